@@ -1,8 +1,12 @@
 /* SGEMM throughput at the GEMM shapes of Inception-v2's convolutions at a 1000x1000 input
  * (bench/inception_shapes.h): OpenBLAS (the reference, measured in the same run), CLBlast with
- * its own default parameters, and CLBlast with the tuned entry for the device (stored by
- * `deepcee tune`, else built in; engine/cl/tune.h). All three compute the row-major product the
- * engine issues, C[M, N] = W[M, K] cols[K, N], through cblas_sgemm and dc_gemm_mem.
+ * its own default parameters, CLBlast with the tuned entry for the device (stored by
+ * `deepcee tune`, else built in; engine/cl/tune.h), both through the plain call dc_gemm_mem, and
+ * the engine's tile-padded GEMM as the convolutions run it (engine/ops/gemm.c). All compute the
+ * row-major product C[M, N] = W[M, K] cols[K, N]. The padded path starts from the column matrix
+ * already in the padded layout (im2col writes it so) and W as the layer stores it; its time
+ * includes staging W^T, the GEMM and copying C out of the padded result, and only the 2MNK flops
+ * of the unpadded product are counted.
  *
  *   bench_gemm [--reps N] [--quick]
  *
@@ -51,6 +55,19 @@ static dc_status run_clblast(dc_ctx *ctx, const inception_layer *l, cl_mem a, cl
 {
     DC_TRY(dc_gemm_mem(ctx, DC_TRANS_NO, DC_TRANS_NO, l->m, l->n, l->k, 1.0f, a, 0, l->k, b, 0, l->n,
                        0.0f, c, 0, l->n));
+    return dc_ctx_finish(ctx);
+}
+
+/* The engine's padded path (see the top): bp holds cols [K, N] in the padded layout [pad.k,
+ * pad.n]; ws is staged W^T, cp the padded result; C ends in c as [M, N]. Falls back to the plain
+ * call where dc_gemm_pad_plan does. */
+static dc_status run_padded(dc_ctx *ctx, const inception_layer *l, const dc_gemm_pad *pad, int use,
+                            cl_mem a, cl_mem b, cl_mem bp, cl_mem ws, cl_mem cp, cl_mem c)
+{
+    if (!use) return run_clblast(ctx, l, a, b, c);
+    DC_TRY(dc_gemm_pad_copy(ctx, a, 0, l->k, l->m, l->k, 1, ws, pad->k, pad->m));
+    DC_TRY(dc_gemm_padded(ctx, pad, ws, bp, cp));
+    DC_TRY(dc_gemm_pad_copy(ctx, cp, 0, pad->n, l->m, l->n, 0, c, l->m, l->n));
     return dc_ctx_finish(ctx);
 }
 
@@ -106,6 +123,33 @@ int main(int argc, char **argv)
         nb = fmax(nb, (double)l->k * l->n);
         nc = fmax(nc, (double)l->m * l->n);
     }
+    /* the padded path's buffers, sized for the tuned entry's tiles */
+    dc_gemm_pad pads[N_INCEPTION_LAYERS];
+    int use_pad[N_INCEPTION_LAYERS];
+    size_t nbp = 1, nws = 1, ncp = 1;
+    {
+        dc_gemm_tiles keep = dc_ctx_gemm_tiles(ctx), t = {0, 0, 0, 0};
+        for (int i = 0; i < tuned.n; i++) {
+            const dc_tune_set *x = &tuned.sets[i];
+            if (strcmp(x->kernel, "Xgemm") == 0 && dc_tune_set_get(x, "GEMMK", 0) == 0) {
+                t.mwg = (int)dc_tune_set_get(x, "MWG", 0);
+                t.nwg = (int)dc_tune_set_get(x, "NWG", 0);
+                t.kwg = (int)dc_tune_set_get(x, "KWG", 0);
+            } else if (strcmp(x->kernel, "GemmRoutine") == 0) {
+                t.min_indirect = (int)dc_tune_set_get(x, "XGEMM_MIN_INDIRECT_SIZE", 0);
+            }
+        }
+        dc_ctx_set_gemm_tiles(ctx, t); /* plan only; the override comes before pass 2 */
+        for (int i = 0; i < N_INCEPTION_LAYERS; i++) {
+            const inception_layer *l = &inception_layers[i];
+            if (dc_gemm_pad_plan(ctx, l->m, l->n, l->k, &pads[i], &use_pad[i]) != DC_STATUS_OK)
+                return die("planning the padded GEMMs");
+            nbp = fmax(nbp, (double)pads[i].k * pads[i].n);
+            nws = fmax(nws, (double)pads[i].k * pads[i].m);
+            ncp = fmax(ncp, (double)pads[i].m * pads[i].n);
+        }
+        dc_ctx_set_gemm_tiles(ctx, keep);
+    }
     float *ha = malloc(na * sizeof(float)), *hb = malloc(nb * sizeof(float));
     float *hc = malloc(nc * sizeof(float)), *href = malloc(nc * sizeof(float));
     if (!ha || !hb || !hc || !href) {
@@ -121,11 +165,16 @@ int main(int argc, char **argv)
     cl_mem a = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, na * sizeof(float), ha, &e1);
     cl_mem b = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nb * sizeof(float), hb, &e2);
     cl_mem c = clCreateBuffer(cl, CL_MEM_READ_WRITE, nc * sizeof(float), NULL, &e3);
-    if (e1 != CL_SUCCESS || e2 != CL_SUCCESS || e3 != CL_SUCCESS) {
-        fprintf(stderr, "bench_gemm: cannot allocate device buffers (%s)\n",
-                dc_cl_error_name(e1 != CL_SUCCESS ? e1 : e2 != CL_SUCCESS ? e2 : e3));
-        return 1;
-    }
+    cl_int e4, e5, e6;
+    cl_mem bp = clCreateBuffer(cl, CL_MEM_READ_WRITE, nbp * sizeof(float), NULL, &e4);
+    cl_mem wsb = clCreateBuffer(cl, CL_MEM_READ_WRITE, nws * sizeof(float), NULL, &e5);
+    cl_mem cp = clCreateBuffer(cl, CL_MEM_READ_WRITE, ncp * sizeof(float), NULL, &e6);
+    const cl_int ea[6] = {e1, e2, e3, e4, e5, e6};
+    for (int i = 0; i < 6; i++)
+        if (ea[i] != CL_SUCCESS) {
+            fprintf(stderr, "bench_gemm: cannot allocate device buffers (%s)\n", dc_cl_error_name(ea[i]));
+            return 1;
+        }
 
     printf("SGEMM, row-major C[M,N] = A[M,K] B[K,N], Inception-v2 convolutions at 1000x1000\n");
     printf("device: %s (%s, driver %s); median of %d runs\n", dev->name, dev->platform, dev->driver,
@@ -139,16 +188,20 @@ int main(int argc, char **argv)
     /* Pass 1: CLBlast defaults; pass 2: CLBlast tuned (after one override). In both, each CLBlast
      * run alternates with an OpenBLAS run, so that every ratio compares runs made under the same
      * load (other programs may share the cores). */
-    double t_blas[2][N_INCEPTION_LAYERS], t_cl[2][N_INCEPTION_LAYERS], err[2][N_INCEPTION_LAYERS];
+    double t_blas[3][N_INCEPTION_LAYERS], t_cl[3][N_INCEPTION_LAYERS], err[3][N_INCEPTION_LAYERS];
     double al_blas[2] = {0, 0}, al_cl[2] = {0, 0};
-    for (int pass = 0; pass < 2; pass++) {
+    /* Pass 3: the padded path with the tuned entry. */
+    for (int pass = 0; pass < 3; pass++) {
         if (pass == 1) {
             if (origin == DC_TUNE_ORIGIN_NONE) break;
-            if (dc_tune_override(dc_ctx_device(ctx), &tuned) != DC_STATUS_OK) return die("applying the tuned entry");
+            if (dc_tune_override(ctx, &tuned) != DC_STATUS_OK) return die("applying the tuned entry");
         }
-        for (int i = -1; i < N_INCEPTION_LAYERS; i += (i < 0 ? 1 : step)) {
+        for (int i = pass == 2 ? 0 : -1; i < N_INCEPTION_LAYERS; i += (i < 0 ? 1 : step)) {
             /* i = -1: the aligned 1024^3 product */
             const inception_layer *l = i >= 0 ? &inception_layers[i] : NULL;
+            if (pass == 2 && use_pad[i] &&
+                dc_gemm_pad_copy(ctx, b, 0, l->n, l->k, l->n, 0, bp, pads[i].k, pads[i].n) != DC_STATUS_OK)
+                return die("writing the padded columns");
             double tb[65], tc[65];
             for (int r = 0; r <= reps; r++) { /* run 0 warms up (and builds CLBlast's kernels) */
                 double t0 = now_s();
@@ -160,8 +213,10 @@ int main(int argc, char **argv)
                                 1.0f, hb, ALIGNED, hb, ALIGNED, 0.0f, href, ALIGNED);
                 tb[r] = now_s() - t0;
                 t0 = now_s();
-                if ((l ? run_clblast(ctx, l, a, b, c) : run_aligned(ctx, b, c)) != DC_STATUS_OK)
-                    return die(l ? l->name : "aligned GEMM");
+                const dc_status st = !l ? run_aligned(ctx, b, c)
+                                     : pass == 2 ? run_padded(ctx, l, &pads[i], use_pad[i], a, b, bp, wsb, cp, c)
+                                                 : run_clblast(ctx, l, a, b, c);
+                if (st != DC_STATUS_OK) return die(l ? l->name : "aligned GEMM");
                 tc[r] = now_s() - t0;
             }
             if (i < 0) {
@@ -184,19 +239,19 @@ int main(int argc, char **argv)
     }
     const int have_tuned = origin != DC_TUNE_ORIGIN_NONE;
 
-    printf("\n%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s\n", "layers", "M", "N", "K", "x",
-           "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio");
-    printf("%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s\n", "", "", "", "", "", "GFLOPS",
-           "GFLOPS", "", "GFLOPS", "");
-    const int passes = have_tuned ? 2 : 1;
-    double sum_f = 0, sum_b[2] = {0, 0}, sum_c[2] = {0, 0}, worst = 0;
+    printf("\n%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "layers", "M", "N", "K",
+           "x", "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio", "padded", "ratio");
+    printf("%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "", "", "", "", "",
+           "GFLOPS", "GFLOPS", "", "GFLOPS", "", "GFLOPS", "");
+    const int passes = have_tuned ? 3 : 1;
+    double sum_f = 0, sum_b[3] = {0, 0, 0}, sum_c[3] = {0, 0, 0}, worst = 0;
     for (int i = 0; i < N_INCEPTION_LAYERS; i += step) {
         const inception_layer *l = &inception_layers[i];
         const double f = 2.0 * l->m * (double)l->n * l->k;
-        double tb[2] = {t_blas[0][i], have_tuned ? t_blas[1][i] : t_blas[0][i]};
+        double tb = 0;
+        for (int p = 0; p < passes; p++) tb += t_blas[p][i] / passes;
         sum_f += f * l->count;
-        printf("%-32s %5d %7d %5d %3d | %8.1f |", l->name, l->m, l->n, l->k, l->count,
-               f / (0.5 * (tb[0] + tb[1])) * 1e-9);
+        printf("%-32s %5d %7d %5d %3d | %8.1f |", l->name, l->m, l->n, l->k, l->count, f / tb * 1e-9);
         for (int p = 0; p < passes; p++) {
             sum_b[p] += t_blas[p][i] * l->count;
             sum_c[p] += t_cl[p][i] * l->count;
@@ -205,25 +260,30 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
-    double pooled[2] = {sum_b[0], have_tuned ? sum_b[1] : sum_b[0]};
+    double pooled = 0;
+    for (int p = 0; p < passes; p++) pooled += sum_b[p] / passes;
     printf("%-32s %5s %7s %5s %3s | %8.1f |", "network total (weighted by x)", "", "", "", "",
-           sum_f / (0.5 * (pooled[0] + pooled[1])) * 1e-9);
+           sum_f / pooled * 1e-9);
     for (int p = 0; p < passes; p++)
         printf(" %8.1f %5.0f%% |", sum_f / sum_c[p] * 1e-9, 100 * sum_b[p] / sum_c[p]);
     const double fa = 2.0 * ALIGNED * ALIGNED * ALIGNED;
     double al[2] = {al_blas[0], have_tuned ? al_blas[1] : al_blas[0]};
     printf("\n%-32s %5d %7d %5d %3s | %8.1f |", "kernel alone (aligned, no copies)", ALIGNED,
            ALIGNED, ALIGNED, "", fa / (0.5 * (al[0] + al[1])) * 1e-9);
-    for (int p = 0; p < passes; p++)
+    for (int p = 0; p < passes && p < 2; p++)
         printf(" %8.1f %5.0f%% |", fa / al_cl[p] * 1e-9, 100 * al_blas[p] / al_cl[p]);
     printf("\n%s(%.1f GFLOP per pass); largest difference from OpenBLAS %.2g of max|C|\n",
            have_tuned ? "" : "no tuned entry for this device: run `deepcee tune` ", sum_f * 1e-9, worst);
     printf("ratios: OpenBLAS time / CLBlast time, each against the OpenBLAS runs interleaved with it; "
-           "the OpenBLAS column is the mean of both passes\n");
+           "the OpenBLAS column is the mean of all passes; padded: the engine's tile-padded GEMM as the "
+           "convolutions run it (tuned entry)\n");
 
     clReleaseMemObject(a);
     clReleaseMemObject(b);
     clReleaseMemObject(c);
+    clReleaseMemObject(bp);
+    clReleaseMemObject(wsb);
+    clReleaseMemObject(cp);
     dc_ctx_free(ctx);
     free(ha);
     free(hb);

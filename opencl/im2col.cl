@@ -1,9 +1,10 @@
 /* im2col and its adjoint col2im for 2-D convolution of G consecutive NCHW images.
  *
- * cols is [C*KH*KW, G*OH*OW]: row (c*KH + ki)*KW + kj, column (g*OH + oh)*OW + ow holds
- * x[g, c, oh*SH - PT + ki, ow*SW - PL + kj] (0 outside the image), so one SGEMM
- * W[K, C*KH*KW] x cols gives the outputs of all G images at once. x and dx point at the first
- * image (x_off / dx_off floats into the buffer).
+ * cols is [C*KH*KW, G*OH*OW] with leading dimension LD >= G*OH*OW: row (c*KH + ki)*KW + kj,
+ * column (g*OH + oh)*OW + ow holds x[g, c, oh*SH - PT + ki, ow*SW - PL + kj] (0 outside the
+ * image), so one SGEMM W[K, C*KH*KW] x cols gives the outputs of all G images at once. LD larger
+ * than the columns is the tile-padded layout of engine/ops/gemm.c (im2col leaves the padding to
+ * gemm_pad_zero). x and dx point at the first image (x_off / dx_off floats into the buffer).
  *
  * Each comes in two variants with the same arguments, chosen by the host per device type:
  * - *_rows for CPUs: one work item per row segment, a plain loop along it (divisions once per
@@ -32,7 +33,7 @@ void ow_range(const int w0, const int W, const int SW, const int OW, int *lo, in
 __kernel void im2col_rows(__global const float *x, const int x_off, const int C, const int H,
                           const int W, const int KH, const int KW, const int SH, const int SW,
                           const int PT, const int PL, const int OH, const int OW, const int G,
-                          __global float *cols)
+                          __global float *cols, const int LD)
 {
     const int goh = get_global_id(0); /* g * OH + oh */
     const int row = get_global_id(1); /* (c * KH + ki) * KW + kj */
@@ -40,7 +41,7 @@ __kernel void im2col_rows(__global const float *x, const int x_off, const int C,
     const int g = goh / OH, oh = goh - g * OH;
     const int kj = row % KW, ki = (row / KW) % KH, c = row / (KW * KH);
     const int h = oh * SH - PT + ki;
-    __global float *out = cols + (size_t)row * (G * OH * OW) + goh * OW;
+    __global float *out = cols + (size_t)row * LD + goh * OW;
     int lo = 0, hi = 0;
     if (h >= 0 && h < H) ow_range(kj - PL, W, SW, OW, &lo, &hi);
     const int base = x_off + ((g * C + c) * H + h) * W + kj - PL; /* x index of ow = 0 */
@@ -53,14 +54,14 @@ __kernel void im2col_rows(__global const float *x, const int x_off, const int C,
 __kernel void im2col_pixel(__global const float *x, const int x_off, const int C, const int H,
                            const int W, const int KH, const int KW, const int SH, const int SW,
                            const int PT, const int PL, const int OH, const int OW, const int G,
-                           __global float *cols)
+                           __global float *cols, const int LD)
 {
     const int ow = get_global_id(0);
     const int goh = get_global_id(1);
     const int c = get_global_id(2);
     if (ow >= OW || goh >= G * OH || c >= C) return;
     const int g = goh / OH, oh = goh - g * OH;
-    const size_t ncols = (size_t)G * OH * OW;
+    const size_t ncols = LD;
     __global float *out = cols + (size_t)c * KH * KW * ncols + goh * OW + ow;
     __global const float *in = x + x_off + (g * C + c) * H * W;
     for (int ki = 0; ki < KH; ki++) {
@@ -78,13 +79,14 @@ __kernel void im2col_pixel(__global const float *x, const int x_off, const int C
 __kernel void col2im_rows(__global const float *dcols, const int C, const int H, const int W,
                           const int KH, const int KW, const int SH, const int SW, const int PT,
                           const int PL, const int OH, const int OW, const int G,
-                          __global float *dx, const int dx_off, const int accumulate)
+                          __global float *dx, const int dx_off, const int accumulate,
+                          const int LD)
 {
     const int gh = get_global_id(0); /* g * H + h */
     const int c = get_global_id(1);
     if (gh >= G * H || c >= C) return;
     const int g = gh / H, h = gh - g * H;
-    const size_t ncols = (size_t)G * OH * OW;
+    const size_t ncols = LD;
     __global float *out = dx + dx_off + ((g * C + c) * H + h) * W;
     if (!accumulate)
         for (int w = 0; w < W; w++) out[w] = 0.0f;
@@ -107,14 +109,15 @@ __kernel void col2im_rows(__global const float *dcols, const int C, const int H,
 __kernel void col2im_pixel(__global const float *dcols, const int C, const int H, const int W,
                            const int KH, const int KW, const int SH, const int SW, const int PT,
                            const int PL, const int OH, const int OW, const int G,
-                           __global float *dx, const int dx_off, const int accumulate)
+                           __global float *dx, const int dx_off, const int accumulate,
+                           const int LD)
 {
     const int w = get_global_id(0);
     const int gh = get_global_id(1);
     const int c = get_global_id(2);
     if (w >= W || gh >= G * H || c >= C) return;
     const int g = gh / H, h = gh - g * H;
-    const size_t ncols = (size_t)G * OH * OW;
+    const size_t ncols = LD;
     float s = 0.0f;
     for (int ki = 0; ki < KH; ki++) {
         const int ty = h + PT - ki;
@@ -133,22 +136,25 @@ __kernel void col2im_pixel(__global const float *dcols, const int C, const int H
     dx[i] = accumulate ? dx[i] + s : s;
 }
 
-/* y[g, c, s] = t[c, g, s] + (has_bias ? b[c] : 0) for G images of C channels; y starts at y_off. */
+/* y[g, c, s] = t[c, g*S + s] + (has_bias ? b[c] : 0) for G images of C channels, t with leading
+ * dimension LD >= G*S; y starts at y_off. */
 __kernel void conv_cgs_to_nchw(__global const float *t, const int C, const int G, const int S,
                                __global const float *b, const int has_bias, __global float *y,
-                               const int y_off)
+                               const int y_off, const int LD)
 {
     const int s = get_global_id(0), c = get_global_id(1), g = get_global_id(2);
     if (s >= S || c >= C || g >= G) return;
-    const float v = t[((size_t)c * G + g) * S + s];
+    const float v = t[(size_t)c * LD + g * S + s];
     y[y_off + ((g * C + c) * S) + s] = has_bias ? v + b[c] : v;
 }
 
-/* t[c, g, s] = y[g, c, s]: the inverse of conv_cgs_to_nchw without bias. */
+/* t[c, g*S + s] = y[g, c, s]: the inverse of conv_cgs_to_nchw without bias, into t [RP, LD]
+ * (RP >= C, LD >= G*S) with zeros in the padding. Global range (LD, RP). */
 __kernel void conv_nchw_to_cgs(__global const float *y, const int y_off, const int C, const int G,
-                               const int S, __global float *t)
+                               const int S, __global float *t, const int LD, const int RP)
 {
-    const int s = get_global_id(0), c = get_global_id(1), g = get_global_id(2);
-    if (s >= S || c >= C || g >= G) return;
-    t[((size_t)c * G + g) * S + s] = y[y_off + ((g * C + c) * S) + s];
+    const int j = get_global_id(0), c = get_global_id(1);
+    if (j >= LD || c >= RP) return;
+    const int g = j / S, s = j - g * S;
+    t[(size_t)c * LD + j] = c < C && g < G ? y[y_off + ((g * C + c) * S) + s] : 0.0f;
 }

@@ -36,6 +36,7 @@ struct dc_ctx {
     dc_program_entry *programs;
     dc_kernel_entry *kernels;
     dc_cache_stats stats;
+    dc_gemm_tiles tiles;
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -117,6 +118,8 @@ static dc_status device_describe(cl_platform_id p, cl_device_id d, dc_device_inf
                                 &info->global_mem, NULL));
     DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc,
                                 &info->max_alloc, NULL));
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof info->base_align_bits,
+                                &info->base_align_bits, NULL));
     trim(info->platform);
     trim(info->name);
     trim(info->vendor);
@@ -283,6 +286,8 @@ cl_context dc_ctx_context(const dc_ctx *ctx) { return ctx->context; }
 cl_command_queue dc_ctx_queue(const dc_ctx *ctx) { return ctx->queue; }
 cl_device_id dc_ctx_device(const dc_ctx *ctx) { return ctx->info.device_id; }
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx) { return &ctx->info; }
+dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx) { return ctx->tiles; }
+void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles) { ctx->tiles = tiles; }
 dc_cache_stats dc_ctx_cache_stats(const dc_ctx *ctx) { return ctx->stats; }
 
 dc_status dc_ctx_finish(dc_ctx *ctx)

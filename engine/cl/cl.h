@@ -23,6 +23,7 @@ typedef struct dc_device_info {
     cl_uint compute_units;
     cl_ulong global_mem;
     cl_ulong max_alloc;
+    cl_uint base_align_bits;   /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: sub-buffer origins align to it */
     cl_platform_id platform_id;
     cl_device_id device_id;
 } dc_device_info;
@@ -43,6 +44,18 @@ cl_command_queue dc_ctx_queue(const dc_ctx *ctx);
 cl_device_id dc_ctx_device(const dc_ctx *ctx);
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx);
 dc_status dc_ctx_finish(dc_ctx *ctx);
+
+/* Tile sizes of CLBlast's Xgemm kernel as the tuning entry set them (engine/cl/tune.h), in
+ * CLBlast's column-major naming: the GEMM ops (engine/ops/gemm.c) pad operands to these multiples
+ * so that CLBlast runs the kernel on them without its padding and transpose copies. mwg = 0 when
+ * they are unknown (no entry: CLBlast's own database or defaults, whose values it does not
+ * expose). min_indirect: products below min_indirect^3 go to CLBlast's direct kernel, which needs
+ * no padding (0 when unknown). */
+typedef struct dc_gemm_tiles {
+    int mwg, nwg, kwg, min_indirect;
+} dc_gemm_tiles;
+dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx);
+void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles);
 
 /* The kernel `name` of program file `file` (e.g. "im2col.cl") built with `options` (may be NULL).
  * Programs and kernels are cached per context; the returned kernel is owned by the context.

@@ -285,7 +285,7 @@ static const struct {
 } builtin_table[] = {
     {"pthread-skylake-avx512-AMD EPYC",
      "built in: deepcee tune on a 2-core AMD EPYC (AVX-512), PoCL 3.1, CLBlast 1.5.3 (bench/README.md)",
-     {"Xgemm GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=4 MDIMC=4 MWG=32 NDIMB=8 NDIMC=8 NWG=128 SA=0 SB=0 "
+     {"Xgemm GEMMK=0 KREG=1 KWG=16 KWI=2 MDIMA=8 MDIMC=8 MWG=128 NDIMB=4 NDIMC=4 NWG=32 SA=0 SB=0 "
       "STRM=0 STRN=0 VWM=8 VWN=8",
       "XgemmDirect KWID=2 MDIMAD=4 MDIMCD=4 NDIMBD=4 NDIMCD=4 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32",
       "GemmRoutine XGEMM_MIN_INDIRECT_SIZE=128", NULL}},
@@ -338,8 +338,26 @@ dc_status dc_tune_lookup(const dc_device_info *dev, dc_tune_entry *out, dc_tune_
 
 /* ------------------------------------------------------------------ applying */
 
-dc_status dc_tune_override(cl_device_id device, const dc_tune_entry *e)
+/* The Xgemm tiles e sets, for dc_ctx_gemm_tiles. Only the GEMMK=0 kernel has the operand layout
+ * engine/ops/gemm.c pads for; anything else leaves the tiles unknown. */
+static dc_gemm_tiles entry_tiles(const dc_tune_entry *e)
 {
+    dc_gemm_tiles t = {0, 0, 0, 0};
+    const dc_tune_set *x = dc_tune_entry_find(e, "Xgemm");
+    if (x && dc_tune_set_get(x, "GEMMK", 0) == 0) {
+        t.mwg = (int)dc_tune_set_get(x, "MWG", 0);
+        t.nwg = (int)dc_tune_set_get(x, "NWG", 0);
+        t.kwg = (int)dc_tune_set_get(x, "KWG", 0);
+        if (t.mwg <= 0 || t.nwg <= 0 || t.kwg <= 0) t.mwg = t.nwg = t.kwg = 0;
+    }
+    const dc_tune_set *r = dc_tune_entry_find(e, "GemmRoutine");
+    if (r) t.min_indirect = (int)dc_tune_set_get(r, "XGEMM_MIN_INDIRECT_SIZE", 0);
+    return t;
+}
+
+dc_status dc_tune_override(dc_ctx *ctx, const dc_tune_entry *e)
+{
+    cl_device_id device = dc_ctx_device(ctx);
     for (int i = 0; i < e->n; i++) {
         const dc_tune_set *s = &e->sets[i];
         const char *names[DC_TUNE_MAX_PARAMS];
@@ -358,6 +376,7 @@ dc_status dc_tune_override(cl_device_id device, const dc_tune_entry *e)
                                                                   : "see the CLBlast documentation");
         }
     }
+    dc_ctx_set_gemm_tiles(ctx, entry_tiles(e));
     return DC_STATUS_OK;
 }
 
@@ -369,7 +388,7 @@ dc_status dc_tune_apply(dc_ctx *ctx)
     dc_tune_origin origin;
     DC_TRY(dc_tune_lookup(dc_ctx_info(ctx), &e, &origin));
     if (origin == DC_TUNE_ORIGIN_NONE) return DC_STATUS_OK;
-    return dc_tune_override(dc_ctx_device(ctx), &e);
+    return dc_tune_override(ctx, &e);
 }
 
 /* ------------------------------------------------------------------ measuring candidates */

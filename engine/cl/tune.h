@@ -80,10 +80,11 @@ const dc_tune_entry *dc_tune_builtin(const char *device_name);
 /* The entry dc_tune_apply would use: stored, else built-in, else origin NONE (out->n = 0). */
 dc_status dc_tune_lookup(const dc_device_info *dev, dc_tune_entry *out, dc_tune_origin *origin);
 
-/* Apply every set of e to the device with CLBlastOverrideParameters (process-wide for that device:
- * the next CLBlast call recompiles its kernels). A set CLBlast rejects (unknown kernel, missing or
- * extra parameters) fails with DC_STATUS_BLAS naming the kernel. */
-dc_status dc_tune_override(cl_device_id device, const dc_tune_entry *e);
+/* Apply every set of e to ctx's device with CLBlastOverrideParameters (process-wide for that
+ * device: the next CLBlast call recompiles its kernels) and record its Xgemm tiles in ctx
+ * (dc_ctx_gemm_tiles). A set CLBlast rejects (unknown kernel, missing or extra parameters) fails
+ * with DC_STATUS_BLAS naming the kernel. */
+dc_status dc_tune_override(dc_ctx *ctx, const dc_tune_entry *e);
 /* Start-up hook of dc_ctx_new: lookup + override, unless DEEPCEE_TUNE is "off" or "0". Silently
  * nothing when there is no entry; a corrupt stored file is an error naming the file. */
 dc_status dc_tune_apply(dc_ctx *ctx);

@@ -136,7 +136,7 @@ static int l_tune_measure(lua_State *L)
 
     dc_ctx *ctx = dc_lua_ctx(L);
     lua_createtable(L, 0, 3);
-    if (e.n > 0 && dc_tune_override(dc_ctx_device(ctx), &e) != DC_STATUS_OK) {
+    if (e.n > 0 && dc_tune_override(ctx, &e) != DC_STATUS_OK) {
         lua_pushstring(L, dc_error_message());
         lua_setfield(L, -2, "error");
         return 1;

@@ -9,6 +9,11 @@
  * covers them; its [K, G, S] result goes to NCHW through conv_cgs_to_nchw (adding the bias on
  * the way), and dy comes the other way through conv_nchw_to_cgs.
  *
+ * Where the device's GEMM tiles are known (a tuning entry, engine/cl/tune.h) and the product is
+ * large, the forward and backward-input products run tile-padded (dc_gemm_padded, gemm.c): im2col
+ * writes the columns straight into the padded layout and col2im reads them from it, so CLBlast
+ * runs its kernel without padding and transposing the large matrices itself.
+ *
  * im2col and col2im have a variant for CPUs ("rows") and one for GPUs ("pixel"), see
  * opencl/im2col.cl; the device type picks one, DEEPCEE_IM2COL=rows|pixel forces one (the tests
  * run both). */
@@ -134,7 +139,7 @@ static int images_per_gemm(dc_ctx *ctx, const conv_geom *g)
 typedef struct workspace {
     dc_ctx *ctx;
     dc_pool *pool;
-    dc_tensor *own[2];
+    dc_tensor *own[3];
     int n_own;
 } workspace;
 
@@ -183,7 +188,7 @@ static dc_status variant_rows(dc_ctx *ctx, int *rows)
 
 /* im2col_rows and im2col_pixel take the same arguments; they differ in the range. */
 static dc_status launch_im2col(dc_ctx *ctx, cl_mem x, int x_off, const conv_geom *g,
-                               const dc_conv_params *p, int images, cl_mem cols)
+                               const dc_conv_params *p, int images, cl_mem cols, int ld)
 {
     int rows;
     DC_TRY(variant_rows(ctx, &rows));
@@ -205,6 +210,7 @@ static dc_status launch_im2col(dc_ctx *ctx, cl_mem x, int x_off, const conv_geom
     DC_TRY(dc_arg_int(k, name, 12, g->ow));
     DC_TRY(dc_arg_int(k, name, 13, images));
     DC_TRY(dc_arg_mem(k, name, 14, cols));
+    DC_TRY(dc_arg_int(k, name, 15, ld));
     if (rows) {
         const size_t global[2] = {(size_t)images * g->oh, (size_t)g->r};
         return dc_kernel_launch(ctx, k, name, 2, global, NULL);
@@ -214,7 +220,7 @@ static dc_status launch_im2col(dc_ctx *ctx, cl_mem x, int x_off, const conv_geom
 }
 
 /* col2im_rows and col2im_pixel take the same arguments; they differ in the range. */
-static dc_status launch_col2im(dc_ctx *ctx, cl_mem dcols, const conv_geom *g,
+static dc_status launch_col2im(dc_ctx *ctx, cl_mem dcols, int ld, const conv_geom *g,
                                const dc_conv_params *p, int images, cl_mem dx, int dx_off,
                                int accumulate)
 {
@@ -239,6 +245,7 @@ static dc_status launch_col2im(dc_ctx *ctx, cl_mem dcols, const conv_geom *g,
     DC_TRY(dc_arg_mem(k, name, 13, dx));
     DC_TRY(dc_arg_int(k, name, 14, dx_off));
     DC_TRY(dc_arg_int(k, name, 15, accumulate != 0));
+    DC_TRY(dc_arg_int(k, name, 16, ld));
     if (rows) {
         const size_t global[2] = {(size_t)images * g->h, (size_t)g->c};
         return dc_kernel_launch(ctx, k, name, 2, global, NULL);
@@ -247,9 +254,9 @@ static dc_status launch_col2im(dc_ctx *ctx, cl_mem dcols, const conv_geom *g,
     return dc_kernel_launch(ctx, k, name, 3, global, NULL);
 }
 
-/* t [C, G, S] -> y[y_off + (g*C + c)*S + s], plus b[c] when b is not NULL. */
-static dc_status launch_cgs_to_nchw(dc_ctx *ctx, cl_mem t, int c, int images, int s, cl_mem b,
-                                    cl_mem y, int y_off)
+/* t [C, G*S] (leading dimension ld) -> y[y_off + (g*C + c)*S + s], plus b[c] when b is not NULL. */
+static dc_status launch_cgs_to_nchw(dc_ctx *ctx, cl_mem t, int ld, int c, int images, int s,
+                                    cl_mem b, cl_mem y, int y_off)
 {
     cl_kernel k;
     const char *name = "conv_cgs_to_nchw";
@@ -262,12 +269,14 @@ static dc_status launch_cgs_to_nchw(dc_ctx *ctx, cl_mem t, int c, int images, in
     DC_TRY(dc_arg_int(k, name, 5, b != NULL));
     DC_TRY(dc_arg_mem(k, name, 6, y));
     DC_TRY(dc_arg_int(k, name, 7, y_off));
+    DC_TRY(dc_arg_int(k, name, 8, ld));
     const size_t global[3] = {(size_t)s, (size_t)c, (size_t)images};
     return dc_kernel_launch(ctx, k, name, 3, global, NULL);
 }
 
+/* y -> t [rows, ld] (rows >= c, ld >= images*s), zeros in the padding. */
 static dc_status launch_nchw_to_cgs(dc_ctx *ctx, cl_mem y, int y_off, int c, int images, int s,
-                                    cl_mem t)
+                                    cl_mem t, int ld, int rows)
 {
     cl_kernel k;
     const char *name = "conv_nchw_to_cgs";
@@ -278,11 +287,39 @@ static dc_status launch_nchw_to_cgs(dc_ctx *ctx, cl_mem y, int y_off, int c, int
     DC_TRY(dc_arg_int(k, name, 3, images));
     DC_TRY(dc_arg_int(k, name, 4, s));
     DC_TRY(dc_arg_mem(k, name, 5, t));
-    const size_t global[3] = {(size_t)s, (size_t)c, (size_t)images};
-    return dc_kernel_launch(ctx, k, name, 3, global, NULL);
+    DC_TRY(dc_arg_int(k, name, 6, ld));
+    DC_TRY(dc_arg_int(k, name, 7, rows));
+    const size_t global[2] = {(size_t)ld, (size_t)rows};
+    return dc_kernel_launch(ctx, k, name, 2, global, NULL);
 }
 
 /* ------------------------------------------------------------------ forward */
+
+/* The tile-padded forward (engine/ops/gemm.c): columns of `images` images at a time written
+ * straight into the padded layout, w^T staged once, and the result copied out to NCHW with the
+ * bias added. 1x1 convolutions go through im2col too (a plain copy there), which is cheaper than
+ * the padding CLBlast would do. */
+static dc_status forward_padded(dc_ctx *ctx, const conv_geom *g, const dc_conv_params *p,
+                                const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                                dc_tensor *y, int images, const dc_gemm_pad *pad, workspace *ws)
+{
+    const size_t xs = (size_t)g->c * g->h * g->w, ys = (size_t)g->k * g->s;
+    cl_mem wt, cols, t;
+    DC_TRY(ws_take(ws, (size_t)pad->k * pad->m, &wt));
+    DC_TRY(ws_take(ws, (size_t)pad->k * pad->n, &cols));
+    DC_TRY(ws_take(ws, (size_t)pad->m * pad->n, &t));
+    DC_TRY(dc_gemm_pad_copy(ctx, w->buf, 0, g->r, g->k, g->r, 1, wt, pad->k, pad->m));
+    DC_TRY(dc_gemm_pad_zero(ctx, cols, pad->n, 0, g->r, pad->n, pad->k - g->r));
+    for (int n0 = 0; n0 < g->n; n0 += images) {
+        const int gc = g->n - n0 < images ? g->n - n0 : images, cs = gc * g->s;
+        DC_TRY(launch_im2col(ctx, x->buf, (int)(n0 * xs), g, p, gc, cols, pad->n));
+        DC_TRY(dc_gemm_pad_zero(ctx, cols, pad->n, cs, 0, pad->n - cs, g->r));
+        DC_TRY(dc_gemm_padded(ctx, pad, wt, cols, t));
+        DC_TRY(launch_cgs_to_nchw(ctx, t, pad->n, g->k, gc, g->s, b ? b->buf : NULL, y->buf,
+                                  (int)(n0 * ys)));
+    }
+    return DC_STATUS_OK;
+}
 
 static dc_status forward_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_params *p,
                              const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
@@ -290,6 +327,10 @@ static dc_status forward_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_para
 {
     const size_t xs = (size_t)g->c * g->h * g->w, ys = (size_t)g->k * g->s;
     const int images = images_per_gemm(ctx, g);
+    dc_gemm_pad pad;
+    int padded;
+    DC_TRY(dc_gemm_pad_plan(ctx, g->k, images * g->s, g->r, &pad, &padded));
+    if (padded) return forward_padded(ctx, g, p, x, w, b, y, images, &pad, ws);
     if (images == 1) {
         cl_mem cols = NULL;
         if (!g->pointwise) DC_TRY(ws_take(ws, (size_t)g->r * g->s, &cols));
@@ -299,7 +340,7 @@ static dc_status forward_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_para
                 cols = x->buf;
                 b_off = n * xs;
             } else {
-                DC_TRY(launch_im2col(ctx, x->buf, (int)(n * xs), g, p, 1, cols));
+                DC_TRY(launch_im2col(ctx, x->buf, (int)(n * xs), g, p, 1, cols, g->s));
             }
             DC_TRY(dc_gemm_mem(ctx, DC_TRANS_NO, DC_TRANS_NO, g->k, g->s, g->r, 1.0f, w->buf, 0,
                                g->r, cols, b_off, g->s, 0.0f, y->buf, n * ys, g->s));
@@ -311,10 +352,10 @@ static dc_status forward_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_para
     DC_TRY(ws_take(ws, (size_t)g->k * images * g->s, &t));
     for (int n0 = 0; n0 < g->n; n0 += images) {
         const int gc = g->n - n0 < images ? g->n - n0 : images, cs = gc * g->s;
-        DC_TRY(launch_im2col(ctx, x->buf, (int)(n0 * xs), g, p, gc, cols));
+        DC_TRY(launch_im2col(ctx, x->buf, (int)(n0 * xs), g, p, gc, cols, cs));
         DC_TRY(dc_gemm_mem(ctx, DC_TRANS_NO, DC_TRANS_NO, g->k, cs, g->r, 1.0f, w->buf, 0, g->r,
                            cols, 0, cs, 0.0f, t, 0, cs));
-        DC_TRY(launch_cgs_to_nchw(ctx, t, g->k, gc, g->s, b ? b->buf : NULL, y->buf, (int)(n0 * ys)));
+        DC_TRY(launch_cgs_to_nchw(ctx, t, cs, g->k, gc, g->s, b ? b->buf : NULL, y->buf, (int)(n0 * ys)));
     }
     return DC_STATUS_OK;
 }
@@ -331,12 +372,38 @@ dc_status dc_conv2d_forward(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *w,
 
 /* ------------------------------------------------------------------ backward */
 
+/* The tile-padded dcols = w^T dy: w staged padded once, dy copied into the padded layout, and
+ * col2im reading the padded columns. */
+static dc_status backward_input_padded(dc_ctx *ctx, const conv_geom *g, const dc_conv_params *p,
+                                       const dc_tensor *dy, const dc_tensor *w, dc_tensor *dx,
+                                       int accumulate, int images, const dc_gemm_pad *pad,
+                                       workspace *ws)
+{
+    const size_t xs = (size_t)g->c * g->h * g->w, ys = (size_t)g->k * g->s;
+    cl_mem wp, dyt, dcols;
+    DC_TRY(ws_take(ws, (size_t)pad->k * pad->m, &wp));
+    DC_TRY(ws_take(ws, (size_t)pad->k * pad->n, &dyt));
+    DC_TRY(ws_take(ws, (size_t)pad->m * pad->n, &dcols));
+    DC_TRY(dc_gemm_pad_copy(ctx, w->buf, 0, g->r, g->k, g->r, 0, wp, pad->k, pad->m));
+    for (int n0 = 0; n0 < g->n; n0 += images) {
+        const int gc = g->n - n0 < images ? g->n - n0 : images;
+        DC_TRY(launch_nchw_to_cgs(ctx, dy->buf, (int)(n0 * ys), g->k, gc, g->s, dyt, pad->n, pad->k));
+        DC_TRY(dc_gemm_padded(ctx, pad, wp, dyt, dcols));
+        DC_TRY(launch_col2im(ctx, dcols, pad->n, g, p, gc, dx->buf, (int)(n0 * xs), accumulate));
+    }
+    return DC_STATUS_OK;
+}
+
 static dc_status backward_input_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_params *p,
                                     const dc_tensor *dy, const dc_tensor *w, dc_tensor *dx,
                                     int accumulate, workspace *ws)
 {
     const size_t xs = (size_t)g->c * g->h * g->w, ys = (size_t)g->k * g->s;
     const int images = images_per_gemm(ctx, g);
+    dc_gemm_pad pad;
+    int padded;
+    DC_TRY(dc_gemm_pad_plan(ctx, g->r, images * g->s, g->k, &pad, &padded));
+    if (padded) return backward_input_padded(ctx, g, p, dy, w, dx, accumulate, images, &pad, ws);
     if (images == 1) {
         cl_mem dcols = NULL;
         if (!g->pointwise) DC_TRY(ws_take(ws, (size_t)g->r * g->s, &dcols));
@@ -348,7 +415,7 @@ static dc_status backward_input_run(dc_ctx *ctx, const conv_geom *g, const dc_co
             } else {
                 DC_TRY(dc_gemm_mem(ctx, DC_TRANS_YES, DC_TRANS_NO, g->r, g->s, g->k, 1.0f, w->buf,
                                    0, g->r, dy->buf, n * ys, g->s, 0.0f, dcols, 0, g->s));
-                DC_TRY(launch_col2im(ctx, dcols, g, p, 1, dx->buf, (int)(n * xs), accumulate));
+                DC_TRY(launch_col2im(ctx, dcols, g->s, g, p, 1, dx->buf, (int)(n * xs), accumulate));
             }
         }
         return DC_STATUS_OK;
@@ -358,10 +425,10 @@ static dc_status backward_input_run(dc_ctx *ctx, const conv_geom *g, const dc_co
     DC_TRY(ws_take(ws, (size_t)g->r * images * g->s, &dcols));
     for (int n0 = 0; n0 < g->n; n0 += images) {
         const int gc = g->n - n0 < images ? g->n - n0 : images, cs = gc * g->s;
-        DC_TRY(launch_nchw_to_cgs(ctx, dy->buf, (int)(n0 * ys), g->k, gc, g->s, dyt));
+        DC_TRY(launch_nchw_to_cgs(ctx, dy->buf, (int)(n0 * ys), g->k, gc, g->s, dyt, cs, g->k));
         DC_TRY(dc_gemm_mem(ctx, DC_TRANS_YES, DC_TRANS_NO, g->r, cs, g->k, 1.0f, w->buf, 0, g->r,
                            dyt, 0, cs, 0.0f, dcols, 0, cs));
-        DC_TRY(launch_col2im(ctx, dcols, g, p, gc, dx->buf, (int)(n0 * xs), accumulate));
+        DC_TRY(launch_col2im(ctx, dcols, cs, g, p, gc, dx->buf, (int)(n0 * xs), accumulate));
     }
     return DC_STATUS_OK;
 }
@@ -391,7 +458,7 @@ static dc_status backward_params_run(dc_ctx *ctx, const conv_geom *g, const dc_c
                 cols = x->buf;
                 b_off = n * xs;
             } else {
-                DC_TRY(launch_im2col(ctx, x->buf, (int)(n * xs), g, p, 1, cols));
+                DC_TRY(launch_im2col(ctx, x->buf, (int)(n * xs), g, p, 1, cols, g->s));
             }
             const float beta = n > 0 || accumulate ? 1.0f : 0.0f;
             DC_TRY(dc_gemm_mem(ctx, DC_TRANS_NO, DC_TRANS_YES, g->k, g->r, g->s, 1.0f, dy->buf,
@@ -404,8 +471,8 @@ static dc_status backward_params_run(dc_ctx *ctx, const conv_geom *g, const dc_c
     DC_TRY(ws_take(ws, (size_t)g->k * images * g->s, &dyt));
     for (int n0 = 0; n0 < g->n; n0 += images) {
         const int gc = g->n - n0 < images ? g->n - n0 : images, cs = gc * g->s;
-        DC_TRY(launch_im2col(ctx, x->buf, (int)(n0 * xs), g, p, gc, cols));
-        DC_TRY(launch_nchw_to_cgs(ctx, dy->buf, (int)(n0 * ys), g->k, gc, g->s, dyt));
+        DC_TRY(launch_im2col(ctx, x->buf, (int)(n0 * xs), g, p, gc, cols, cs));
+        DC_TRY(launch_nchw_to_cgs(ctx, dy->buf, (int)(n0 * ys), g->k, gc, g->s, dyt, cs, g->k));
         const float beta = n0 > 0 || accumulate ? 1.0f : 0.0f;
         DC_TRY(dc_gemm_mem(ctx, DC_TRANS_NO, DC_TRANS_YES, g->k, g->r, cs, 1.0f, dyt, 0, cs, cols,
                            0, cs, beta, dw->buf, 0, g->r));

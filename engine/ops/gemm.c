@@ -1,5 +1,8 @@
 /* CLBlast status handling and the GEMM wrappers every GEMM-based op goes through. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/ops_conv.h"
 
@@ -68,12 +71,141 @@ dc_status dc_gemm_mem(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k
         return DC_FAIL(DC_STATUS_INVALID_ARG,
                        "gemm: leading dimensions lda=%d ldb=%d ldc=%d are smaller than the rows they "
                        "hold (%d, %d, %d values)", lda, ldb, ldc, a_cols, b_cols, n);
+    /* Issued as the column-major product C^T = op(B)^T op(A)^T: the same memory, but CLBlast's
+     * kernel wants C column-major, so this form never transposes C through a temporary buffer (the
+     * row-major form always does). */
     cl_command_queue q = dc_ctx_queue(ctx);
-    DC_BLAS_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-                               tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)m, (size_t)n,
-                               (size_t)k, alpha, a, a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c,
+    DC_BLAS_CHECK(CLBlastSgemm(CLBlastLayoutColMajor, tb ? CLBlastTransposeYes : CLBlastTransposeNo,
+                               ta ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)n, (size_t)m,
+                               (size_t)k, alpha, b, b_off, (size_t)ldb, a, a_off, (size_t)lda, beta, c,
                                c_off, (size_t)ldc, &q, NULL));
     return DC_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ tile-padded GEMM */
+
+#define GEMM_PAD_CL "gemm_pad.cl"
+
+/* Inner blocks of the padded GEMM (dc_gemm_padded): 288-384 rows were best on the development
+ * machine (K = 1152 and 1728 at 3969 pixels); K up to GEMM_K_SPLIT stays whole (the extra calls
+ * cost more than they save there). */
+#define GEMM_K_BLOCK 384
+#define GEMM_K_SPLIT 768
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, dc_gemm_pad *pad, int *use)
+{
+    const char *mode = getenv("DEEPCEE_GEMM_PAD");
+    if (mode && *mode && strcmp(mode, "auto") != 0 && strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0)
+        return DC_FAIL(DC_STATUS_INVALID_ARG, "DEEPCEE_GEMM_PAD is '%s'; use auto, on, off or leave it "
+                       "unset", mode);
+    const int forced = mode && strcmp(mode, "on") == 0;
+    *use = 0;
+    *pad = (dc_gemm_pad){m, n, k, k};
+    if (m <= 0 || n <= 0 || k <= 0 || (mode && strcmp(mode, "off") == 0)) return DC_STATUS_OK;
+    dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
+    if (t.mwg <= 0) {
+        if (!forced) return DC_STATUS_OK;
+        t.mwg = t.nwg = 32;
+        t.kwg = 16;
+    }
+    const double mi = t.min_indirect;
+    if (!forced && (double)m * n * k < mi * mi * mi) return DC_STATUS_OK;
+    /* CLBlast's column-major C^T[n, m] = B^T A^T: its M is our n, its N our m. m and k are padded
+     * to both NWG and KWG (powers of two, so the larger), so that one padded weight or column
+     * matrix serves the forward product (where it is the inner size) and the backward one (where
+     * it is the outer size). */
+    const int mk = t.nwg > t.kwg ? t.nwg : t.kwg;
+    const double pn = round_up(n, t.mwg), pm = round_up(m, mk), pk = round_up(k, mk);
+    if (pn * pk > INT_MAX || pn * pm > INT_MAX || pm * pk > INT_MAX) return DC_STATUS_OK;
+    *pad = (dc_gemm_pad){(int)pm, (int)pn, (int)pk, (int)pk};
+    /* inner blocks of at most GEMM_K_BLOCK rows, in tile multiples, where the sub-buffer origins
+     * (multiples of kb rows of A and of S) meet the device's alignment */
+    const int blocks = (pad->k + GEMM_K_BLOCK - 1) / GEMM_K_BLOCK;
+    const int kb = round_up((pad->k + blocks - 1) / blocks, mk);
+    const size_t align = dc_ctx_info(ctx)->base_align_bits / 8;
+    if (pad->k > GEMM_K_SPLIT && align > 0 && (size_t)kb * pad->n * sizeof(float) % align == 0 &&
+        (size_t)kb * pad->m * sizeof(float) % align == 0)
+        pad->kb = kb;
+    *use = 1;
+    return DC_STATUS_OK;
+}
+
+static dc_status gemm_block(dc_ctx *ctx, const dc_gemm_pad *pad, int kc, cl_mem s, cl_mem a,
+                            float beta, cl_mem c)
+{
+    cl_command_queue q = dc_ctx_queue(ctx);
+    DC_BLAS_CHECK(CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeNo, CLBlastTransposeYes,
+                               (size_t)pad->n, (size_t)pad->m, (size_t)kc, 1.0f, a, 0, (size_t)pad->n,
+                               s, 0, (size_t)pad->m, beta, c, 0, (size_t)pad->n, &q, NULL));
+    return DC_STATUS_OK;
+}
+
+/* Rows [r0, r0 + rows) of a row-major matrix of `cols` floats per row, as a buffer of its own. */
+static dc_status row_block(cl_mem m, int r0, int rows, int cols, cl_mem *out)
+{
+    const cl_buffer_region reg = {(size_t)r0 * cols * sizeof(float), (size_t)rows * cols * sizeof(float)};
+    cl_int err;
+    *out = clCreateSubBuffer(m, 0, CL_BUFFER_CREATE_TYPE_REGION, &reg, &err);
+    if (err != CL_SUCCESS) return dc_cl_fail(err, "clCreateSubBuffer", __FILE__, __LINE__);
+    return DC_STATUS_OK;
+}
+
+dc_status dc_gemm_padded(dc_ctx *ctx, const dc_gemm_pad *pad, cl_mem s, cl_mem a, cl_mem c)
+{
+    if (pad->kb <= 0 || pad->kb >= pad->k) return gemm_block(ctx, pad, pad->k, s, a, 0.0f, c);
+    for (int k0 = 0; k0 < pad->k; k0 += pad->kb) {
+        const int kc = pad->k - k0 < pad->kb ? pad->k - k0 : pad->kb;
+        cl_mem sb, ab;
+        DC_TRY(row_block(s, k0, kc, pad->m, &sb));
+        dc_status st = row_block(a, k0, kc, pad->n, &ab);
+        if (st == DC_STATUS_OK) {
+            st = gemm_block(ctx, pad, kc, sb, ab, k0 ? 1.0f : 0.0f, c);
+            clReleaseMemObject(ab); /* OpenCL keeps it until the queued GEMM is done */
+        }
+        clReleaseMemObject(sb);
+        DC_TRY(st);
+    }
+    return DC_STATUS_OK;
+}
+
+dc_status dc_gemm_pad_copy(dc_ctx *ctx, cl_mem src, size_t src_off, int ld, int rows, int cols,
+                           int trans, cl_mem dst, int dr, int dc)
+{
+    if (dr <= 0 || dc <= 0) return DC_STATUS_OK;
+    if (src_off > INT_MAX)
+        return DC_FAIL(DC_STATUS_INVALID_ARG, "gemm_pad_copy: offset %zu is too large", src_off);
+    const char *name = "gemm_pad_copy";
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(ctx, GEMM_PAD_CL, name, NULL, &k));
+    DC_TRY(dc_arg_mem(k, name, 0, src));
+    DC_TRY(dc_arg_int(k, name, 1, (int)src_off));
+    DC_TRY(dc_arg_int(k, name, 2, ld));
+    DC_TRY(dc_arg_int(k, name, 3, rows));
+    DC_TRY(dc_arg_int(k, name, 4, cols));
+    DC_TRY(dc_arg_int(k, name, 5, trans != 0));
+    DC_TRY(dc_arg_mem(k, name, 6, dst));
+    DC_TRY(dc_arg_int(k, name, 7, dr));
+    DC_TRY(dc_arg_int(k, name, 8, dc));
+    const size_t global[2] = {(size_t)dc, (size_t)dr};
+    return dc_kernel_launch(ctx, k, name, 2, global, NULL);
+}
+
+dc_status dc_gemm_pad_zero(dc_ctx *ctx, cl_mem m, int ld, int x0, int y0, int nx, int ny)
+{
+    if (nx <= 0 || ny <= 0) return DC_STATUS_OK;
+    const char *name = "gemm_pad_zero";
+    cl_kernel k;
+    DC_TRY(dc_kernel_get(ctx, GEMM_PAD_CL, name, NULL, &k));
+    DC_TRY(dc_arg_mem(k, name, 0, m));
+    DC_TRY(dc_arg_int(k, name, 1, ld));
+    DC_TRY(dc_arg_int(k, name, 2, x0));
+    DC_TRY(dc_arg_int(k, name, 3, y0));
+    DC_TRY(dc_arg_int(k, name, 4, nx));
+    DC_TRY(dc_arg_int(k, name, 5, ny));
+    const size_t global[2] = {(size_t)nx, (size_t)ny};
+    return dc_kernel_launch(ctx, k, name, 2, global, NULL);
 }
 
 /* The last element a rows x cols block with leading dimension ld touches lies inside t. */

@@ -56,6 +56,43 @@ dc_status dc_gemm_mem(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k
 dc_status dc_matmul(dc_ctx *ctx, dc_trans ta, dc_trans tb, float alpha, const dc_tensor *a,
                     const dc_tensor *b, float beta, dc_tensor *c);
 
+/* Tile-padded GEMM, for the large products of the convolutions.
+ *
+ * CLBlast's fast Xgemm kernel runs on its operands as they are only when they are in its layout
+ * and every size is a multiple of its tiles (dc_ctx_gemm_tiles); otherwise CLBlast pads and
+ * transposes them through temporary buffers first, which costs about as much as the arithmetic
+ * for the convolutions' large column matrices. So the convolutions write their column matrices
+ * straight into the padded layout (im2col with a leading dimension), stage the small weight
+ * matrix with dc_gemm_pad_copy, and call dc_gemm_padded, which then runs the bare kernel.
+ *
+ * The product is C[pm, pn] = S^T A with A [pk, pn] (row-major, e.g. the column matrix) and
+ * S [pk, pm] (the staged weights); pm, pn, pk are m, n, k padded as dc_gemm_pad_plan says. The
+ * padding of A and S must hold finite values (zeros) since it enters the sums; the padding of C
+ * is left with whatever the kernel computed there. */
+typedef struct dc_gemm_pad {
+    int m, n, k;   /* padded sizes of C[m, n] = op(A)[m, k] op(B)[k, n] */
+    int kb;        /* inner block: dc_gemm_padded sums k in blocks of kb (= k: one block) */
+} dc_gemm_pad;
+/* Whether C[m, n] = A[m, k] B[k, n] should run padded (*use = 1, sizes in *pad) or through
+ * dc_gemm_mem (*use = 0: the tiles are unknown, or the product is small enough for CLBlast's
+ * direct kernel, which needs no padding). DEEPCEE_GEMM_PAD=auto (the default), on (pad whenever
+ * possible, with 32/32/16 tiles when unknown; the tests run both paths) or off; another value is
+ * an error naming the variable. */
+dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, dc_gemm_pad *pad, int *use);
+/* C [pad.m, pad.n] = S^T A as above, on buffers that start at offset 0: one CLBlast call per
+ * inner block of pad.kb rows of S and A (sub-buffers, so each still starts at offset 0), the
+ * first with beta 0 and the others adding. Blocking K keeps a block of A within the CPU's cache:
+ * CLBlast's kernel streams the whole of K through each tile, and beyond a few hundred rows (the
+ * 3x3 layers have K = 576-1728) it fell from about 65 % to 40 % of OpenBLAS on the development
+ * machine (bench/README.md). */
+dc_status dc_gemm_padded(dc_ctx *ctx, const dc_gemm_pad *pad, cl_mem s, cl_mem a, cl_mem c);
+/* dst [dr, dc] = the rows x cols block of src (leading dimension ld, from src_off), transposed
+ * when trans, zero elsewhere (opencl/gemm_pad.cl). */
+dc_status dc_gemm_pad_copy(dc_ctx *ctx, cl_mem src, size_t src_off, int ld, int rows, int cols,
+                           int trans, cl_mem dst, int dr, int dc);
+/* Zero the nx x ny block at column x0, row y0 of a matrix with leading dimension ld. */
+dc_status dc_gemm_pad_zero(dc_ctx *ctx, cl_mem m, int ld, int x0, int y0, int nx, int ny);
+
 /* ------------------------------------------------------------------ 2-D convolution */
 
 /* Kernel size, stride and padding (top, left, bottom, right: may be asymmetric, as TF's 'SAME'). */

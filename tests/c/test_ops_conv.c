@@ -361,12 +361,18 @@ int main(void)
         {"3x2 asymmetric pads", 2, 3, 8, 7, 4, {3, 2, 2, 1, 1, 0, 2, 1}, 1},
         {"3x3 s2 SAME 8x8 (pad after only)", 3, 4, 8, 8, 6, dc_conv_params_same(8, 8, 3, 3, 2, 2), 1},
     };
-    /* both im2col/col2im variants (CPU "rows", GPU "pixel") on every fixed case */
-    for (int v = 0; v < 2; v++) {
-        setenv("DEEPCEE_IM2COL", v ? "pixel" : "rows", 1);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], i % 2 ? NULL : scratch);
+    /* both im2col/col2im variants (CPU "rows", GPU "pixel") on every fixed case, each with the
+     * plain GEMMs and with the tile-padded ones (engine/ops/gemm.c) */
+    for (int pad = 0; pad < 2; pad++) {
+        setenv("DEEPCEE_GEMM_PAD", pad ? "on" : "off", 1);
+        for (int v = 0; v < 2; v++) {
+            setenv("DEEPCEE_IM2COL", v ? "pixel" : "rows", 1);
+            fprintf(stderr, "fixed cases, GEMM padding %s, im2col %s\n", pad ? "on" : "off", v ? "pixel" : "rows");
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], i % 2 ? NULL : scratch);
+        }
     }
     unsetenv("DEEPCEE_IM2COL");
+    unsetenv("DEEPCEE_GEMM_PAD");
     /* random shapes */
     for (int i = 0; i < 4; i++) {
         const int ks[] = {1, 3, 5, 7};
@@ -379,7 +385,11 @@ int main(void)
                                               : dc_conv_params_valid(kh, kw, s, s), 1};
         fprintf(stderr, "random case %d: N=%d C=%d %dx%d K=%d kernel %dx%d stride %d pads %d %d %d %d\n",
                 i, cc.n, cc.c, h, w, cc.k, kh, kw, s, cc.p.pad_t, cc.p.pad_l, cc.p.pad_b, cc.p.pad_r);
+        setenv("DEEPCEE_GEMM_PAD", "on", 1);
         run_case(&cc, scratch);
+        setenv("DEEPCEE_GEMM_PAD", "off", 1);
+        run_case(&cc, scratch);
+        unsetenv("DEEPCEE_GEMM_PAD");
     }
     /* the scratch pool holds no more than one call's workspaces */
     CHECK(dc_pool_bytes(scratch) < ((size_t)8 << 20), "scratch pool grew to %zu bytes", dc_pool_bytes(scratch));

@@ -1,7 +1,11 @@
 /* dc_gemm / dc_matmul against a double-precision C reference (transposes, offsets, leading
- * dimensions, alpha, beta, odd sizes), CLBlast status mapping, and shape errors.
+ * dimensions, alpha, beta, odd sizes, products small enough for CLBlast's direct kernel and large
+ * enough for its padded indirect one), the tile-padded GEMM (dc_gemm_pad_plan, dc_gemm_pad_copy,
+ * dc_gemm_pad_zero, dc_gemm_padded) with NaN in the buffers before the padding is written,
+ * CLBlast status mapping, and shape errors.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |alpha a b| + |beta c| terms + 1e-6, a few times the
  * float32 rounding of a k-term sum. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "dc_test.h"
 #include "ops/ops_conv.h"
 #include "tensor.h"
@@ -118,6 +122,109 @@ static void test_matmul(void)
     dc_tensor_free(bad);
 }
 
+static void write_nan(cl_mem buf, size_t n)
+{
+    float *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = NAN;
+    CHECK(clEnqueueWriteBuffer(dc_ctx_queue(ctx), buf, CL_TRUE, 0, n * sizeof *h, h, 0, NULL, NULL) ==
+              CL_SUCCESS, "write");
+    free(h);
+}
+
+/* C[m, n] = W[m, k] B[k, n] the way the convolutions run it padded: S = W^T staged by
+ * dc_gemm_pad_copy, B written row by row into a NaN-filled padded buffer (as im2col does) and its
+ * padding zeroed by dc_gemm_pad_zero, the padded product, and the block copied out. */
+static void padded_case(int m, int n, int k)
+{
+    dc_gemm_pad pad;
+    int use;
+    CHECK_OK(dc_gemm_pad_plan(ctx, m, n, k, &pad, &use));
+    CHECK(use == 1, "DEEPCEE_GEMM_PAD=on pads %dx%dx%d", m, n, k);
+    CHECK(pad.m >= m && pad.n >= n && pad.k >= k && pad.m % 16 == 0 && pad.k % 16 == 0 &&
+          pad.n % 16 == 0, "padded sizes %d %d %d of %d %d %d", pad.m, pad.n, pad.k, m, n, k);
+    float *w = random_host((size_t)m * k), *b = random_host((size_t)k * n);
+    float *c = malloc((size_t)m * n * sizeof *c);
+    dc_tensor *tw = tensor_from(w, (size_t)m * k), *s, *bp, *cp, *out;
+    CHECK_OK(dc_tensor_new(ctx, 1, (int[]){pad.k * pad.m}, &s));
+    CHECK_OK(dc_tensor_new(ctx, 1, (int[]){pad.k * pad.n}, &bp));
+    CHECK_OK(dc_tensor_new(ctx, 1, (int[]){pad.m * pad.n}, &cp));
+    CHECK_OK(dc_tensor_new(ctx, 1, (int[]){m * n}, &out));
+    write_nan(s->buf, s->numel);
+    write_nan(bp->buf, bp->numel);
+    CHECK_OK(dc_gemm_pad_copy(ctx, tw->buf, 0, k, m, k, 1, s->buf, pad.k, pad.m));
+    for (int r = 0; r < k; r++)
+        clEnqueueWriteBuffer(dc_ctx_queue(ctx), bp->buf, CL_TRUE, (size_t)r * pad.n * sizeof(float),
+                             (size_t)n * sizeof(float), b + (size_t)r * n, 0, NULL, NULL);
+    CHECK_OK(dc_gemm_pad_zero(ctx, bp->buf, pad.n, n, 0, pad.n - n, k));
+    CHECK_OK(dc_gemm_pad_zero(ctx, bp->buf, pad.n, 0, k, pad.n, pad.k - k));
+    CHECK_OK(dc_gemm_padded(ctx, &pad, s->buf, bp->buf, cp->buf));
+    CHECK_OK(dc_gemm_pad_copy(ctx, cp->buf, 0, pad.n, m, n, 0, out->buf, m, n));
+    CHECK_OK(dc_tensor_download(out, c, (size_t)m * n));
+    int bad = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double r = 0, sa = 0;
+            for (int l = 0; l < k; l++) {
+                r += (double)w[(size_t)i * k + l] * b[(size_t)l * n + j];
+                sa += fabs((double)w[(size_t)i * k + l] * b[(size_t)l * n + j]);
+            }
+            const double got = c[(size_t)i * n + j];
+            if (!(fabs(got - r) <= 1e-5 * sa + 1e-6) && bad++ < 3)
+                fprintf(stderr, "padded %dx%dx%d: C[%d,%d] = %g, expected %g\n", m, n, k, i, j, got, r);
+        }
+    CHECK(bad == 0, "padded GEMM %dx%dx%d (padded %dx%dx%d): %d values wrong", m, n, k, pad.m, pad.n,
+          pad.k, bad);
+    /* the staged S is W^T with zeros around it */
+    float *hs = malloc(s->numel * sizeof *hs);
+    CHECK_OK(dc_tensor_download(s, hs, s->numel));
+    int wrong = 0;
+    for (int i = 0; i < pad.k; i++)
+        for (int j = 0; j < pad.m; j++)
+            wrong += hs[(size_t)i * pad.m + j] != (i < k && j < m ? w[(size_t)j * k + i] : 0.0f);
+    CHECK(wrong == 0, "staged W^T: %d values wrong", wrong);
+    free(hs);
+    dc_tensor_free(tw); dc_tensor_free(s); dc_tensor_free(bp); dc_tensor_free(cp); dc_tensor_free(out);
+    free(w); free(b); free(c);
+}
+
+static void test_padded(void)
+{
+    setenv("DEEPCEE_GEMM_PAD", "on", 1);
+    padded_case(1, 1, 1);
+    padded_case(37, 300, 45);
+    padded_case(64, 1000, 147); /* the network's first layer, on 1000 pixels */
+    padded_case(40, 200, 1900); /* k in inner blocks (sub-buffers, beta = 1 after the first) */
+    {
+        dc_gemm_pad pad;
+        int use;
+        CHECK_OK(dc_gemm_pad_plan(ctx, 40, 200, 1900, &pad, &use));
+        CHECK(pad.kb > 0 && pad.kb < pad.k && pad.kb % 16 == 0, "k = %d runs in blocks of %d", pad.k, pad.kb);
+    }
+    for (int i = 0; i < 3; i++)
+        padded_case(1 + (int)dc_rng_below(&rng, 200), 1 + (int)dc_rng_below(&rng, 700),
+                    1 + (int)dc_rng_below(&rng, 300));
+    setenv("DEEPCEE_GEMM_PAD", "off", 1);
+    dc_gemm_pad pad;
+    int use = 1;
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 512, 512, &pad, &use));
+    CHECK(use == 0 && pad.m == 512, "DEEPCEE_GEMM_PAD=off never pads");
+    setenv("DEEPCEE_GEMM_PAD", "auto", 1);
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, &pad, &use));
+    const dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
+    if (t.mwg > 0)
+        CHECK(use == 1 && pad.n % t.mwg == 0 && pad.m % t.nwg == 0 && pad.k % t.kwg == 0,
+              "auto pads a large product to the tuned tiles %d/%d/%d: %d %d %d", t.mwg, t.nwg, t.kwg,
+              pad.m, pad.n, pad.k);
+    else
+        CHECK(use == 0, "auto does not pad without known tiles");
+    CHECK_OK(dc_gemm_pad_plan(ctx, 4, 4, 4, &pad, &use));
+    CHECK(use == 0 || t.min_indirect <= 4, "auto leaves a 4x4x4 product to the direct kernel");
+    setenv("DEEPCEE_GEMM_PAD", "sometimes", 1);
+    CHECK_FAILS(dc_gemm_pad_plan(ctx, 8, 8, 8, &pad, &use), DC_STATUS_INVALID_ARG,
+                "DEEPCEE_GEMM_PAD is 'sometimes'");
+    unsetenv("DEEPCEE_GEMM_PAD");
+}
+
 static dc_status blas_fail(CLBlastStatusCode code) { DC_BLAS_CHECK(code); return DC_STATUS_OK; }
 
 static void test_status_mapping(void)
@@ -143,6 +250,7 @@ int main(void)
             gemm_case(ta, tb, 7, 5, 3, 0, 1.0f, 0.0f);
             gemm_case(ta, tb, 33, 17, 65, 3, -0.5f, 1.0f);
             gemm_case(ta, tb, 1, 129, 31, 1, 1.25f, 0.5f);
+            gemm_case(ta, tb, 150, 141, 131, 2, 1.0f, 0.5f); /* above 128^3: the indirect kernel */
         }
     for (int i = 0; i < 6; i++) {
         const int m = 1 + (int)dc_rng_below(&rng, 90), n = 1 + (int)dc_rng_below(&rng, 90);
@@ -151,6 +259,7 @@ int main(void)
                   (float)dc_rng_below(&rng, 2));
     }
     test_matmul();
+    test_padded();
     test_status_mapping();
     dc_ctx_free(ctx);
     return dc_test_finish("test_ops_gemm");

@@ -210,7 +210,7 @@ static void test_device(void)
             "Xgemm GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=128 MDIMC=128 MWG=128 NDIMB=64 NDIMC=64 NWG=64 "
             "SA=0 SB=0 STRM=0 STRN=0 VWM=1 VWN=1",
             "GemmRoutine XGEMM_MIN_INDIRECT_SIZE=1"}, 2, "");
-        CHECK_OK(dc_tune_override(dc_ctx_device(ctx), &huge));
+        CHECK_OK(dc_tune_override(ctx, &huge));
         CHECK_OK(dc_tune_measure(ctx, &small, 1, 1, NULL, NULL, &m));
         CHECK(m.bad[0] != '\0' && m.gflops == 0, "an unlaunchable set must be rejected");
         dc_ctx_free(ctx);
