@@ -419,11 +419,16 @@ static const dc_tune_shape odd_shapes[] = {
 };
 #define N_ODD ((int)(sizeof odd_shapes / sizeof odd_shapes[0]))
 
-/* Host and device matrices large enough for every shape, filled once with seeded values. */
+/* Host and device matrices large enough for every shape, filled once with seeded values; and the
+ * buffers of the tile-padded path: s (staged A), bp (B padded, staged once per shape, as im2col
+ * writes it in a convolution), cp (padded C). */
 typedef struct bench {
     dc_ctx *ctx;
-    cl_mem a, b, c;
+    cl_mem a, b, c, s, bp, cp;
     float *ha, *hb, *hc;
+    const dc_tune_shape *staged;
+    dc_gemm_pad pad;
+    int padded;
 } bench;
 
 static double now_s(void)
@@ -450,12 +455,28 @@ static double ref_entry(const dc_tune_shape *sh, const float *a, const float *b,
     return sum;
 }
 
-/* One GEMM of the shape through the engine's own GEMM call (C packed m x n). */
+/* One GEMM of the shape as the engine runs it (C packed m x n): the forward and backward-input
+ * products (B not transposed) tile-padded where dc_gemm_pad_plan says so, as the convolutions
+ * run them (A staged, the padded product, C copied out), else through dc_gemm_mem. */
 static dc_status run_shape(bench *w, const dc_tune_shape *sh)
 {
-    return dc_gemm_mem(w->ctx, sh->trans_a, sh->trans_b, sh->m, sh->n, sh->k, 1.0f, w->a, 0,
-                       sh->trans_a ? sh->m : sh->k, w->b, 0, sh->trans_b ? sh->k : sh->n, 0.0f, w->c,
-                       0, sh->n);
+    if (w->staged != sh) {
+        w->staged = sh;
+        w->padded = 0;
+        if (!sh->trans_b) DC_TRY(dc_gemm_pad_plan(w->ctx, sh->m, sh->n, sh->k, &w->pad, &w->padded));
+        if (w->padded)
+            DC_TRY(dc_gemm_pad_copy(w->ctx, w->b, 0, sh->n, sh->k, sh->n, 0, w->bp, w->pad.k, w->pad.n));
+    }
+    if (!w->padded)
+        return dc_gemm_mem(w->ctx, sh->trans_a, sh->trans_b, sh->m, sh->n, sh->k, 1.0f, w->a, 0,
+                           sh->trans_a ? sh->m : sh->k, w->b, 0, sh->trans_b ? sh->k : sh->n, 0.0f,
+                           w->c, 0, sh->n);
+    if (sh->trans_a)
+        DC_TRY(dc_gemm_pad_copy(w->ctx, w->a, 0, sh->m, sh->k, sh->m, 0, w->s, w->pad.k, w->pad.m));
+    else
+        DC_TRY(dc_gemm_pad_copy(w->ctx, w->a, 0, sh->k, sh->m, sh->k, 1, w->s, w->pad.k, w->pad.m));
+    DC_TRY(dc_gemm_padded(w->ctx, &w->pad, w->s, w->bp, w->cp));
+    return dc_gemm_pad_copy(w->ctx, w->cp, 0, w->pad.n, sh->m, sh->n, 0, w->c, sh->m, sh->n);
 }
 
 /* Run a shape once on C pre-filled with a sentinel and compare against the double reference: all
@@ -557,7 +578,7 @@ dc_status dc_tune_measure(dc_ctx *ctx, const dc_tune_shape *shapes, int n_shapes
     if (!shapes) shapes = dc_tune_default_shapes(&n_shapes);
     DC_CHECK_ARG(n_shapes > 0, "GEMM timing needs at least one shape");
     DC_CHECK_ARG(reps >= 1 && reps <= 16, "GEMM timing repetitions %d must be 1..16", reps);
-    size_t na = 1, nb = 1, nc = 1;
+    size_t na = 1, nb = 1, nc = 1, ns = 1, nbp = 1, ncp = 1;
     for (int i = -N_ODD; i < n_shapes; i++) {
         const dc_tune_shape *sh = i < 0 ? &odd_shapes[i + N_ODD] : &shapes[i];
         DC_CHECK_ARG(sh->m > 0 && sh->n > 0 && sh->k > 0 && (double)sh->m * sh->n < 4e9 &&
@@ -568,6 +589,15 @@ dc_status dc_tune_measure(dc_ctx *ctx, const dc_tune_shape *shapes, int n_shapes
         na = a > na ? a : na;
         nb = b > nb ? b : nb;
         nc = c > nc ? c : nc;
+        dc_gemm_pad pad;
+        int use;
+        DC_TRY(dc_gemm_pad_plan(ctx, sh->m, sh->n, sh->k, &pad, &use));
+        if (use && !sh->trans_b) {
+            a = (size_t)pad.k * pad.m, b = (size_t)pad.k * pad.n, c = (size_t)pad.m * pad.n;
+            ns = a > ns ? a : ns;
+            nbp = b > nbp ? b : nbp;
+            ncp = c > ncp ? c : ncp;
+        }
     }
     const double start = now_s();
     bench w = {.ctx = ctx};
@@ -584,11 +614,14 @@ dc_status dc_tune_measure(dc_ctx *ctx, const dc_tune_shape *shapes, int n_shapes
         for (size_t i = 0; i < na; i++) w.ha[i] = (float)(2 * dc_rng_uniform(&rng) - 1);
         for (size_t i = 0; i < nb; i++) w.hb[i] = (float)(2 * dc_rng_uniform(&rng) - 1);
         cl_context cl = dc_ctx_context(ctx);
-        cl_int err[3];
+        cl_int err[6];
         w.a = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, na * sizeof(float), w.ha, &err[0]);
         w.b = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nb * sizeof(float), w.hb, &err[1]);
         w.c = clCreateBuffer(cl, CL_MEM_READ_WRITE, nc * sizeof(float), NULL, &err[2]);
-        for (int i = 0; i < 3 && st == DC_STATUS_OK; i++)
+        w.s = clCreateBuffer(cl, CL_MEM_READ_WRITE, ns * sizeof(float), NULL, &err[3]);
+        w.bp = clCreateBuffer(cl, CL_MEM_READ_WRITE, nbp * sizeof(float), NULL, &err[4]);
+        w.cp = clCreateBuffer(cl, CL_MEM_READ_WRITE, ncp * sizeof(float), NULL, &err[5]);
+        for (int i = 0; i < 6 && st == DC_STATUS_OK; i++)
             if (err[i] != CL_SUCCESS)
                 st = dc_cl_fail(err[i], "clCreateBuffer (GEMM timing matrices)", __FILE__, __LINE__);
     }
@@ -597,6 +630,9 @@ dc_status dc_tune_measure(dc_ctx *ctx, const dc_tune_shape *shapes, int n_shapes
     if (w.a) clReleaseMemObject(w.a);
     if (w.b) clReleaseMemObject(w.b);
     if (w.c) clReleaseMemObject(w.c);
+    if (w.s) clReleaseMemObject(w.s);
+    if (w.bp) clReleaseMemObject(w.bp);
+    if (w.cp) clReleaseMemObject(w.cp);
     free(w.ha);
     free(w.hb);
     free(w.hc);

@@ -204,6 +204,12 @@ static void test_device(void)
         dc_tune_measurement m;
         CHECK_OK(dc_tune_measure(ctx, &small, 1, 1, NULL, NULL, &m));
         CHECK(m.bad[0] == '\0' && m.gflops > 0, "valid set rejected: %s", m.bad);
+        /* ... also through the tile-padded path of the convolutions (forward NN, backward TN) */
+        setenv("DEEPCEE_GEMM_PAD", "on", 1);
+        const dc_tune_shape both[2] = {{48, 300, 72, 0, 0, "padded NN"}, {72, 300, 48, 1, 0, "padded TN"}};
+        CHECK_OK(dc_tune_measure(ctx, both, 2, 1, NULL, NULL, &m));
+        CHECK(m.bad[0] == '\0' && m.gflops > 0, "valid set rejected on the padded path: %s", m.bad);
+        unsetenv("DEEPCEE_GEMM_PAD");
         /* a set the device cannot launch (work-groups of 128 x 64 > the 4096 PoCL allows, more
          * than any GPU allows) is a rejection, not an error */
         dc_tune_entry huge = make_entry((const char *const[]){
