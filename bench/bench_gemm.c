@@ -2,9 +2,11 @@
  * (bench/inception_shapes.h): OpenBLAS (the reference, measured in the same run), CLBlast with
  * its own default parameters, CLBlast with the tuned entry for the device (stored by
  * `deepcee tune`, else built in; engine/cl/tune.h), both through the plain call dc_gemm_mem, and
- * the engine's tile-padded GEMM as the convolutions run it (engine/ops/gemm.c). All compute the
- * row-major product C[M, N] = W[M, K] cols[K, N]. The padded path starts from the column matrix
- * already in the padded layout (im2col writes it so) and W as the layer stores it; its time
+ * the engine's GEMM as the convolutions run it ("engine": tile-padded where dc_gemm_pad_plan says
+ * so, engine/ops/gemm.c, else the plain call). All compute the row-major product
+ * C[M, N] = W[M, K] cols[K, N]. The padded path starts from the column matrix already in the
+ * padded layout (im2col writes it so; a 1x1 layer's copy of its input into that layout is timed,
+ * since the plain call would use the input in place) and W as the layer stores it; its time
  * includes staging W^T, the GEMM and copying C out of the padded result, and only the 2MNK flops
  * of the unpadded product are counted.
  *
@@ -58,13 +60,19 @@ static dc_status run_clblast(dc_ctx *ctx, const inception_layer *l, cl_mem a, cl
     return dc_ctx_finish(ctx);
 }
 
-/* The engine's padded path (see the top): bp holds cols [K, N] in the padded layout [pad.k,
- * pad.n]; ws is staged W^T, cp the padded result; C ends in c as [M, N]. Falls back to the plain
- * call where dc_gemm_pad_plan does. */
+/* 1x1 stride-1 layers: their input is the column matrix, used in place by the plain call. */
+static int is_pointwise(const inception_layer *l) { return l->kh == 1 && l->kw == 1 && l->stride == 1; }
+
+/* The engine's GEMM as the convolution runs it (see the top): bp holds cols [K, N] in the padded
+ * layout [pad.k, pad.n]; ws is staged W^T, cp the padded result; C ends in c as [M, N]. A 1x1
+ * layer pays for copying its input into the padded layout (im2col of a 1x1 kernel), which a
+ * larger kernel's im2col does on the plain path too. Where dc_gemm_pad_plan says plain, the plain
+ * call. */
 static dc_status run_padded(dc_ctx *ctx, const inception_layer *l, const dc_gemm_pad *pad, int use,
                             cl_mem a, cl_mem b, cl_mem bp, cl_mem ws, cl_mem cp, cl_mem c)
 {
     if (!use) return run_clblast(ctx, l, a, b, c);
+    if (is_pointwise(l)) DC_TRY(dc_gemm_pad_copy(ctx, b, 0, l->n, l->k, l->n, 0, bp, pad->k, pad->n));
     DC_TRY(dc_gemm_pad_copy(ctx, a, 0, l->k, l->m, l->k, 1, ws, pad->k, pad->m));
     DC_TRY(dc_gemm_padded(ctx, pad, ws, bp, cp));
     DC_TRY(dc_gemm_pad_copy(ctx, cp, 0, pad->n, l->m, l->n, 0, c, l->m, l->n));
@@ -142,7 +150,8 @@ int main(int argc, char **argv)
         dc_ctx_set_gemm_tiles(ctx, t); /* plan only; the override comes before pass 2 */
         for (int i = 0; i < N_INCEPTION_LAYERS; i++) {
             const inception_layer *l = &inception_layers[i];
-            if (dc_gemm_pad_plan(ctx, l->m, l->n, l->k, &pads[i], &use_pad[i]) != DC_STATUS_OK)
+            if (dc_gemm_pad_plan(ctx, l->m, l->n, l->k, is_pointwise(l), &pads[i], &use_pad[i]) !=
+                DC_STATUS_OK)
                 return die("planning the padded GEMMs");
             nbp = fmax(nbp, (double)pads[i].k * pads[i].n);
             nws = fmax(nws, (double)pads[i].k * pads[i].m);
@@ -240,7 +249,7 @@ int main(int argc, char **argv)
     const int have_tuned = origin != DC_TUNE_ORIGIN_NONE;
 
     printf("\n%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "layers", "M", "N", "K",
-           "x", "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio", "padded", "ratio");
+           "x", "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio", "engine", "ratio");
     printf("%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "", "", "", "", "",
            "GFLOPS", "GFLOPS", "", "GFLOPS", "", "GFLOPS", "");
     const int passes = have_tuned ? 3 : 1;
@@ -275,8 +284,8 @@ int main(int argc, char **argv)
     printf("\n%s(%.1f GFLOP per pass); largest difference from OpenBLAS %.2g of max|C|\n",
            have_tuned ? "" : "no tuned entry for this device: run `deepcee tune` ", sum_f * 1e-9, worst);
     printf("ratios: OpenBLAS time / CLBlast time, each against the OpenBLAS runs interleaved with it; "
-           "the OpenBLAS column is the mean of all passes; padded: the engine's tile-padded GEMM as the "
-           "convolutions run it (tuned entry)\n");
+           "the OpenBLAS column is the mean of all passes; engine: the GEMM as the convolutions run it "
+           "(tile-padded where planned; tuned entry)\n");
 
     clReleaseMemObject(a);
     clReleaseMemObject(b);

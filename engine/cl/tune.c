@@ -397,14 +397,14 @@ dc_status dc_tune_apply(dc_ctx *ctx)
  * forward NN y = w cols; backward TN dcols = w^T dy and NT dw = dy cols^T): M = output channels,
  * N = output pixels, K = input channels x kernel area. About 17 GFLOP in all. */
 static const dc_tune_shape default_shapes[] = {
-    {64, 250000, 147, 0, 0, "Conv2d_1a_7x7 fwd"},
-    {64, 62500, 64, 0, 0, "Conv2d_2b_1x1 fwd"},
-    {64, 15625, 192, 0, 0, "Mixed_3b 1x1 fwd"},
-    {96, 15625, 864, 0, 0, "Mixed_3b 3x3 fwd"},
-    {864, 15625, 96, 1, 0, "Mixed_3b 3x3 bwd-input"},
-    {96, 864, 15625, 0, 1, "Mixed_3b 3x3 bwd-weights"},
-    {224, 3969, 576, 0, 0, "Mixed_4b 1x1 fwd"},
-    {192, 3969, 1728, 0, 0, "Mixed_4e 3x3 fwd"},
+    {64, 250000, 147, 0, 0, "Conv2d_1a_7x7 fwd", 0},
+    {64, 62500, 64, 0, 0, "Conv2d_2b_1x1 fwd", 1},
+    {64, 15625, 192, 0, 0, "Mixed_3b 1x1 fwd", 1},
+    {96, 15625, 864, 0, 0, "Mixed_3b 3x3 fwd", 0},
+    {864, 15625, 96, 1, 0, "Mixed_3b 3x3 bwd-input", 0},
+    {96, 864, 15625, 0, 1, "Mixed_3b 3x3 bwd-weights", 0},
+    {224, 3969, 576, 0, 0, "Mixed_4b 1x1 fwd", 1},
+    {192, 3969, 1728, 0, 0, "Mixed_4e 3x3 fwd", 0},
 };
 
 const dc_tune_shape *dc_tune_default_shapes(int *n)
@@ -415,7 +415,7 @@ const dc_tune_shape *dc_tune_default_shapes(int *n)
 
 /* Small odd shapes that exercise padding, every transpose combination and both GEMM paths. */
 static const dc_tune_shape odd_shapes[] = {
-    {37, 291, 75, 0, 0, "odd NN"}, {70, 133, 41, 1, 0, "odd TN"}, {29, 65, 203, 0, 1, "odd NT"},
+    {37, 291, 75, 0, 0, "odd NN", 0}, {70, 133, 41, 1, 0, "odd TN", 0}, {29, 65, 203, 0, 1, "odd NT", 0},
 };
 #define N_ODD ((int)(sizeof odd_shapes / sizeof odd_shapes[0]))
 
@@ -463,7 +463,8 @@ static dc_status run_shape(bench *w, const dc_tune_shape *sh)
     if (w->staged != sh) {
         w->staged = sh;
         w->padded = 0;
-        if (!sh->trans_b) DC_TRY(dc_gemm_pad_plan(w->ctx, sh->m, sh->n, sh->k, &w->pad, &w->padded));
+        if (!sh->trans_b)
+            DC_TRY(dc_gemm_pad_plan(w->ctx, sh->m, sh->n, sh->k, sh->in_place, &w->pad, &w->padded));
         if (w->padded)
             DC_TRY(dc_gemm_pad_copy(w->ctx, w->b, 0, sh->n, sh->k, sh->n, 0, w->bp, w->pad.k, w->pad.n));
     }
@@ -591,7 +592,7 @@ dc_status dc_tune_measure(dc_ctx *ctx, const dc_tune_shape *shapes, int n_shapes
         nc = c > nc ? c : nc;
         dc_gemm_pad pad;
         int use;
-        DC_TRY(dc_gemm_pad_plan(ctx, sh->m, sh->n, sh->k, &pad, &use));
+        DC_TRY(dc_gemm_pad_plan(ctx, sh->m, sh->n, sh->k, sh->in_place, &pad, &use));
         if (use && !sh->trans_b) {
             a = (size_t)pad.k * pad.m, b = (size_t)pad.k * pad.n, c = (size_t)pad.m * pad.n;
             ns = a > ns ? a : ns;

@@ -96,6 +96,7 @@ typedef struct dc_tune_shape {
     int m, n, k;
     int trans_a, trans_b;
     const char *label;   /* for progress lines; may be NULL */
+    int in_place;        /* a 1x1 convolution's product: see dc_gemm_pad_plan */
 } dc_tune_shape;
 
 /* The default tuning shapes: GEMMs of Inception-v2's convolutions at a 1000x1000 input (forward,

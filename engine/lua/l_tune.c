@@ -61,7 +61,7 @@ static void check_entry(lua_State *L, int idx, dc_tune_entry *e)
 
 static void push_shape(lua_State *L, const dc_tune_shape *sh)
 {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     lua_pushinteger(L, sh->m);
     lua_setfield(L, -2, "m");
     lua_pushinteger(L, sh->n);
@@ -74,9 +74,11 @@ static void push_shape(lua_State *L, const dc_tune_shape *sh)
     lua_setfield(L, -2, "tb");
     lua_pushstring(L, sh->label ? sh->label : "");
     lua_setfield(L, -2, "label");
+    lua_pushboolean(L, sh->in_place);
+    lua_setfield(L, -2, "in_place");
 }
 
-/* deepcee.tune_shapes() -> the default tuning shapes {{m, n, k, ta, tb, label}, ...} */
+/* deepcee.tune_shapes() -> the default tuning shapes {{m, n, k, ta, tb, label, in_place}, ...} */
 static int l_tune_shapes(lua_State *L)
 {
     int n;
@@ -114,7 +116,7 @@ static int l_tune_measure(lua_State *L)
         if (n < 1) luaL_error(L, "tune_measure: shapes is empty");
         /* userdata so that an error below frees it with the call */
         dc_tune_shape *sh = lua_newuserdatauv(L, (size_t)n * sizeof *sh, 0);
-        static const char *const skeys[] = {"m", "n", "k", "ta", "tb", "label", NULL};
+        static const char *const skeys[] = {"m", "n", "k", "ta", "tb", "label", "in_place", NULL};
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, -2, i + 1);
             dc_lua_check_keys(L, -1, "tune_measure shape", skeys);
@@ -124,6 +126,7 @@ static int l_tune_measure(lua_State *L)
             sh[i].trans_a = dc_lua_opt_boolean(L, -1, "ta", 0);
             sh[i].trans_b = dc_lua_opt_boolean(L, -1, "tb", 0);
             sh[i].label = NULL;
+            sh[i].in_place = dc_lua_opt_boolean(L, -1, "in_place", 0);
             if (sh[i].m < 1 || sh[i].n < 1 || sh[i].k < 1)
                 luaL_error(L, "tune_measure: shape %d needs positive m, n and k", i + 1);
             lua_pop(L, 1);

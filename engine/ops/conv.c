@@ -329,7 +329,7 @@ static dc_status forward_run(dc_ctx *ctx, const conv_geom *g, const dc_conv_para
     const int images = images_per_gemm(ctx, g);
     dc_gemm_pad pad;
     int padded;
-    DC_TRY(dc_gemm_pad_plan(ctx, g->k, images * g->s, g->r, &pad, &padded));
+    DC_TRY(dc_gemm_pad_plan(ctx, g->k, images * g->s, g->r, g->pointwise && images == 1, &pad, &padded));
     if (padded) return forward_padded(ctx, g, p, x, w, b, y, images, &pad, ws);
     if (images == 1) {
         cl_mem cols = NULL;
@@ -402,7 +402,7 @@ static dc_status backward_input_run(dc_ctx *ctx, const conv_geom *g, const dc_co
     const int images = images_per_gemm(ctx, g);
     dc_gemm_pad pad;
     int padded;
-    DC_TRY(dc_gemm_pad_plan(ctx, g->r, images * g->s, g->k, &pad, &padded));
+    DC_TRY(dc_gemm_pad_plan(ctx, g->r, images * g->s, g->k, g->pointwise && images == 1, &pad, &padded));
     if (padded) return backward_input_padded(ctx, g, p, dy, w, dx, accumulate, images, &pad, ws);
     if (images == 1) {
         cl_mem dcols = NULL;

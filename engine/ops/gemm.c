@@ -91,10 +91,14 @@ dc_status dc_gemm_mem(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k
  * cost more than they save there). */
 #define GEMM_K_BLOCK 384
 #define GEMM_K_SPLIT 768
+/* Products whose large operand the plain call would use in place pad only from this many
+ * columns (dc_gemm_pad_plan). */
+#define GEMM_PAD_MIN_N_IN_PLACE 32768
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
-dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, dc_gemm_pad *pad, int *use)
+dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, int in_place, dc_gemm_pad *pad,
+                           int *use)
 {
     const char *mode = getenv("DEEPCEE_GEMM_PAD");
     if (mode && *mode && strcmp(mode, "auto") != 0 && strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0)
@@ -111,7 +115,8 @@ dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, dc_gemm_pad *pad, i
         t.kwg = 16;
     }
     const double mi = t.min_indirect;
-    if (!forced && (double)m * n * k < mi * mi * mi) return DC_STATUS_OK;
+    if (!forced && ((double)m * n * k < mi * mi * mi || (in_place && n < GEMM_PAD_MIN_N_IN_PLACE)))
+        return DC_STATUS_OK;
     /* CLBlast's column-major C^T[n, m] = B^T A^T: its M is our n, its N our m. m and k are padded
      * to both NWG and KWG (powers of two, so the larger), so that one padded weight or column
      * matrix serves the forward product (where it is the inner size) and the backward one (where

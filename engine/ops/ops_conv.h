@@ -75,10 +75,14 @@ typedef struct dc_gemm_pad {
 } dc_gemm_pad;
 /* Whether C[m, n] = A[m, k] B[k, n] should run padded (*use = 1, sizes in *pad) or through
  * dc_gemm_mem (*use = 0: the tiles are unknown, or the product is small enough for CLBlast's
- * direct kernel, which needs no padding). DEEPCEE_GEMM_PAD=auto (the default), on (pad whenever
- * possible, with 32/32/16 tiles when unknown; the tests run both paths) or off; another value is
- * an error naming the variable. */
-dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, dc_gemm_pad *pad, int *use);
+ * direct kernel, which needs no padding). in_place: the plain call could use the large operand
+ * where it lies (a 1x1 convolution's input or output gradient), so padding costs an extra copy;
+ * that paid on the development machine only for n >= 32768 columns (bench/README.md), so smaller
+ * ones stay plain. DEEPCEE_GEMM_PAD=auto (the default), on (pad whenever possible, with 32/32/16
+ * tiles when unknown; the tests run both paths) or off; another value is an error naming the
+ * variable. */
+dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, int in_place, dc_gemm_pad *pad,
+                           int *use);
 /* C [pad.m, pad.n] = S^T A as above, on buffers that start at offset 0: one CLBlast call per
  * inner block of pad.kb rows of S and A (sub-buffers, so each still starts at offset 0), the
  * first with beta 0 and the others adding. Blocking K keeps a block of A within the CPU's cache:

@@ -138,7 +138,7 @@ static void padded_case(int m, int n, int k)
 {
     dc_gemm_pad pad;
     int use;
-    CHECK_OK(dc_gemm_pad_plan(ctx, m, n, k, &pad, &use));
+    CHECK_OK(dc_gemm_pad_plan(ctx, m, n, k, 0, &pad, &use));
     CHECK(use == 1, "DEEPCEE_GEMM_PAD=on pads %dx%dx%d", m, n, k);
     CHECK(pad.m >= m && pad.n >= n && pad.k >= k && pad.m % 16 == 0 && pad.k % 16 == 0 &&
           pad.n % 16 == 0, "padded sizes %d %d %d of %d %d %d", pad.m, pad.n, pad.k, m, n, k);
@@ -197,7 +197,7 @@ static void test_padded(void)
     {
         dc_gemm_pad pad;
         int use;
-        CHECK_OK(dc_gemm_pad_plan(ctx, 40, 200, 1900, &pad, &use));
+        CHECK_OK(dc_gemm_pad_plan(ctx, 40, 200, 1900, 0, &pad, &use));
         CHECK(pad.kb > 0 && pad.kb < pad.k && pad.kb % 16 == 0, "k = %d runs in blocks of %d", pad.k, pad.kb);
     }
     for (int i = 0; i < 3; i++)
@@ -206,21 +206,27 @@ static void test_padded(void)
     setenv("DEEPCEE_GEMM_PAD", "off", 1);
     dc_gemm_pad pad;
     int use = 1;
-    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 512, 512, &pad, &use));
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 512, 512, 0, &pad, &use));
     CHECK(use == 0 && pad.m == 512, "DEEPCEE_GEMM_PAD=off never pads");
     setenv("DEEPCEE_GEMM_PAD", "auto", 1);
-    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, &pad, &use));
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
     const dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
-    if (t.mwg > 0)
+    if (t.mwg > 0) {
         CHECK(use == 1 && pad.n % t.mwg == 0 && pad.m % t.nwg == 0 && pad.k % t.kwg == 0,
               "auto pads a large product to the tuned tiles %d/%d/%d: %d %d %d", t.mwg, t.nwg, t.kwg,
               pad.m, pad.n, pad.k);
-    else
+        /* a 1x1 convolution's operand used in place: padded only from 32768 columns */
+        CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 1, &pad, &use));
+        CHECK(use == 0, "in place, 4000 columns stay plain");
+        CHECK_OK(dc_gemm_pad_plan(ctx, 64, 62500, 64, 1, &pad, &use));
+        CHECK(use == 1, "in place, 62500 columns are padded");
+    } else {
         CHECK(use == 0, "auto does not pad without known tiles");
-    CHECK_OK(dc_gemm_pad_plan(ctx, 4, 4, 4, &pad, &use));
+    }
+    CHECK_OK(dc_gemm_pad_plan(ctx, 4, 4, 4, 0, &pad, &use));
     CHECK(use == 0 || t.min_indirect <= 4, "auto leaves a 4x4x4 product to the direct kernel");
     setenv("DEEPCEE_GEMM_PAD", "sometimes", 1);
-    CHECK_FAILS(dc_gemm_pad_plan(ctx, 8, 8, 8, &pad, &use), DC_STATUS_INVALID_ARG,
+    CHECK_FAILS(dc_gemm_pad_plan(ctx, 8, 8, 8, 0, &pad, &use), DC_STATUS_INVALID_ARG,
                 "DEEPCEE_GEMM_PAD is 'sometimes'");
     unsetenv("DEEPCEE_GEMM_PAD");
 }

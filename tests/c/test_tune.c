@@ -200,13 +200,13 @@ static void test_device(void)
     if (ctx) {
         check_gemm(ctx, "stored entry");
         /* the measurement used by `deepcee tune` passes these parameters */
-        dc_tune_shape small = {48, 300, 72, 0, 0, "small"};
+        dc_tune_shape small = {48, 300, 72, 0, 0, "small", 0};
         dc_tune_measurement m;
         CHECK_OK(dc_tune_measure(ctx, &small, 1, 1, NULL, NULL, &m));
         CHECK(m.bad[0] == '\0' && m.gflops > 0, "valid set rejected: %s", m.bad);
         /* ... also through the tile-padded path of the convolutions (forward NN, backward TN) */
         setenv("DEEPCEE_GEMM_PAD", "on", 1);
-        const dc_tune_shape both[2] = {{48, 300, 72, 0, 0, "padded NN"}, {72, 300, 48, 1, 0, "padded TN"}};
+        const dc_tune_shape both[2] = {{48, 300, 72, 0, 0, "padded NN", 0}, {72, 300, 48, 1, 0, "padded TN", 0}};
         CHECK_OK(dc_tune_measure(ctx, both, 2, 1, NULL, NULL, &m));
         CHECK(m.bad[0] == '\0' && m.gflops > 0, "valid set rejected on the padded path: %s", m.bad);
         unsetenv("DEEPCEE_GEMM_PAD");
