@@ -32,6 +32,11 @@ local function to_sky(k, x, y, width, height, scale)
   return ra % 360, dec
 end
 
+-- One detection as detect_rows lists it: its score, box {ymin, xmin, ymax, xmax} and box centre.
+function M.detection(score, box)
+  return {score = score, box = box, cx = 0.5 * (box[2] + box[4]), cy = 0.5 * (box[1] + box[3])}
+end
+
 -- Detections of every row: list of {row=, dets={{score, cx, cy, box}}, width, height}.
 function M.detect_rows(model, rows, opts)
   local out = {}
@@ -41,10 +46,7 @@ function M.detect_rows(model, rows, opts)
     local s = img:shape()
     local dets = model:detect(img, opts.max_detections)
     local list = {}
-    for _, d in ipairs(dets) do
-      list[#list + 1] = {score = d.score, box = d.box, cx = 0.5 * (d.box[2] + d.box[4]),
-                         cy = 0.5 * (d.box[1] + d.box[3])}
-    end
+    for _, d in ipairs(dets) do list[#list + 1] = M.detection(d.score, d.box) end
     out[k] = {row = r, dets = list, width = s[4], height = s[3]}
     if not opts.quiet and (k % 20 == 0 or k == #rows) then
       local rate = k / math.max(dc.now() - t0, 1e-9)

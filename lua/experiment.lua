@@ -1,19 +1,90 @@
 -- A whole experiment as the paper's: build the datasets (train/test and the unseen region), train,
 -- evaluate both sets (Tables 2 and 3, KS tests), and write the run folder with report.md. The demo
 -- (scripts/demo.lua) and the paper configuration (scripts/paper.lua) are two settings of this.
+-- With folds = k >= 2 the single 90/10 split is replaced by k-fold cross-validation by cluster
+-- (lua/kfold.lua): k models, each tested on one fold, and a pooled table over every cluster.
 local dc = require("deepcee")
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local train = require("train")
 local evaluate = require("evaluate")
 local report = require("report")
+local kfold = require("kfold")
 
 local M = {}
 
+-- False positives that are known clusters of the survey's catalogues (paper: 1.61', 0.05 < z < 0.4).
+local function known(result, folder)
+  local cats = {}
+  for _, name in ipairs({"catalog-whl12.fits", "catalog-redmapper.fits"}) do
+    if util.exists(folder .. "/" .. name) then cats[#cats + 1] = folder .. "/" .. name end
+  end
+  if #cats == 0 then return nil end
+  local x = evaluate.crossmatch(result, cats)
+  print(string.format("  %d of %d false positives at the %d %% threshold are catalogued clusters (within 1.61', 0.05 < z < 0.4)",
+    x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5)))
+  return x
+end
+
+local function note(section, x)
+  if not x then return end
+  section.text = section.text or {}
+  section.text[#section.text + 1] = string.format("False positives cross-matched against the survey's catalogues "
+    .. "(within 1.61 arcmin, 0.05 < z < 0.4): %d of %d at the %d %% threshold are catalogued clusters.",
+    x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5))
+end
+
+-- Stages 2 and 3 with folds = k: the folds (training and evaluation), then the report.
+local function run_kfold(spec, data_dir, stage, t0, device)
+  stage("2/3 k-fold cross-validation")
+  local unseen = util.exists(data_dir .. "/unseen/manifest.csv") and data_dir .. "/unseen" or nil
+  local kf = kfold.run({where = spec.name or "experiment", out = spec.out, dataset = data_dir, unseen = unseen,
+    folds = spec.folds, seed = (spec.fold_seed or 0) ~= 0 and spec.fold_seed or spec.train.seed, train = spec.train,
+    simulated = spec.simulated})
+
+  stage("3/3 report")
+  local training = {name = "training", title = "Training (one model per fold)", plots = {}}
+  local files = {{file = "settings.lua", caption = "the run's settings"},
+    {file = "kfold.json", caption = "every fold's clusters and threshold sweep, and the pooled sweep"}}
+  for f, fr in ipairs(kf.folds) do
+    local fd = "fold-" .. f
+    local plot = report.loss_section(spec.out .. "/" .. fd, fr.run .. "/losses.csv", {simulated = spec.simulated}).plots[1]
+    training.plots[f] = {file = fd .. "/" .. plot.file, caption = string.format("Fold %d: %s", f, plot.caption)}
+    files[#files + 1] = {file = fd .. "/fold_table.csv", caption = string.format("fold %d: its test clusters' table", f)}
+    files[#files + 1] = {file = fd .. "/train/losses.csv", caption = string.format("fold %d: training losses", f)}
+    files[#files + 1] = {file = fd .. "/train/weights.dcw", caption = string.format("fold %d: trained weights", f)}
+  end
+  local section = report.write_kfold(spec.out, kf, {simulated = spec.simulated})
+  local x = known(kf.pooled, data_dir)
+  note(section, x)
+  local pb = kf.pooled.rows[kf.pooled.best]
+  report.write_run(spec.out, {
+    title = spec.title .. string.format(" (%d-fold cross-validation)", #kf.folds), simulated = spec.simulated,
+    seed = spec.train.seed, device = device, config = spec.config, seconds = dc.now() - t0,
+    sections = {training, section},
+    metrics = {kfold_folds = #kf.folds, kfold_mean_f1 = kf.mean_f1, kfold_std_f1 = kf.std_f1,
+      kfold_best_fold = section.metrics.best_fold, pooled_best_threshold = pb.threshold,
+      pooled_precision = pb.precision, pooled_recall = pb.recall, pooled_f1 = pb.f1,
+      pooled_std_err_kpc = pb.std_err_kpc, pooled_fp_known = x and x.n_known, pooled_fp = x and x.n_fp},
+    files = files,
+  })
+  local what = spec.simulated and "simulated " or ""
+  print(string.format("\n%s%d-fold cross-validation: best F1 per fold mean %.3f, standard deviation %.3f", what,
+    #kf.folds, kf.mean_f1, kf.std_f1))
+  print(string.format("%sall folds pooled (%d images of %d clusters): best F1 %.3f at %d%% (precision %.3f, recall %.3f)",
+    what, pb.tp + pb.fn, #kf.ids, pb.f1, math.floor(pb.threshold * 100 + 0.5), pb.precision, pb.recall))
+  print(string.format("finished in %s; report: %s/report.md", util.duration(dc.now() - t0), spec.out))
+  return {kfold = kf}
+end
+
 -- spec = {title, out, simulated, data = dataset.build config, train = train.run config (dataset and
--- out are filled in), config = the script's settings for the record}
+-- out are filled in), config = the script's settings for the record, name = the script's name for
+-- errors, folds = 0 or 1 (the 90/10 split) or k >= 2 (k-fold), fold_seed = the folds' seed (0: the
+-- training seed)}. Returns {test =, unseen =, run =}, or {kfold = lua/kfold.lua's result}.
 function M.run(spec)
   local t0 = dc.now()
+  local by_folds = kfold.check(spec.name or "experiment", spec.folds or 0, spec.fold_seed or 0, spec.data.max_clusters)
+  local n = by_folds and 3 or 4
   local function stage(s) print(string.format("\n== %s [%s]", s, util.duration(dc.now() - t0))) io.stdout:flush() end
   local d = dc.device()
   print(string.format("deepcee %s (commit %s): %s on %s (%s)", dc.version, dc.commit, spec.title, d.name, d.platform))
@@ -21,11 +92,12 @@ function M.run(spec)
   util.mkdir(spec.out)
   util.write_file(spec.out .. "/settings.lua", "return " .. util.serialize(spec.config) .. "\n")
 
-  stage("1/4 building the datasets")
+  stage(string.format("1/%d building the datasets", n))
   local data = {}
   for k, v in pairs(spec.data) do data[k] = v end
   data.out = spec.out .. "/data"
   dataset.build(data)
+  if by_folds then return run_kfold(spec, data.out, stage, t0, d) end
 
   stage("2/4 training")
   local tc = {}
@@ -40,18 +112,6 @@ function M.run(spec)
     unseen = evaluate.run(run.model, data.out .. "/unseen", {split = "test"})
   end
 
-  -- false positives that are known clusters of the survey's catalogues (paper: 1.61', 0.05 < z < 0.4)
-  local function known(result, folder)
-    local cats = {}
-    for _, name in ipairs({"catalog-whl12.fits", "catalog-redmapper.fits"}) do
-      if util.exists(folder .. "/" .. name) then cats[#cats + 1] = folder .. "/" .. name end
-    end
-    if #cats == 0 then return nil end
-    local x = evaluate.crossmatch(result, cats)
-    print(string.format("  %d of %d false positives at the %d %% threshold are catalogued clusters (within 1.61', 0.05 < z < 0.4)",
-      x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5)))
-    return x
-  end
   local xtest = known(test, data.out)
   local xunseen = unseen and known(unseen, data.out .. "/unseen")
 
@@ -62,13 +122,6 @@ function M.run(spec)
     report.write_evaluation(spec.out, test, {name = "test", what = what .. "test set",
       title = "Table 2 (" .. what .. "test set)", simulated = spec.simulated}),
   }
-  local function note(section, x)
-    if not x then return end
-    section.text = section.text or {}
-    section.text[#section.text + 1] = string.format("False positives cross-matched against the survey's catalogues "
-      .. "(within 1.61 arcmin, 0.05 < z < 0.4): %d of %d at the %d %% threshold are catalogued clusters.",
-      x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5))
-  end
   note(sections[2], xtest)
   if unseen then
     sections[#sections + 1] = report.write_evaluation(spec.out, unseen, {name = "unseen", what = what .. "unseen region",

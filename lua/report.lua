@@ -695,6 +695,92 @@ function M.loss_section(dir, csv_path, opts)
     {file = rel(files.parts), caption = "RPN and detection-network losses over steps (paper Fig. 6)"}}}
 end
 
+-- ------------------------------------------------------------------ k-fold cross-validation
+
+-- One row per fold (lua/kfold.lua's result): its clusters and images, its best threshold with
+-- TP/FP/FN, precision, recall, F1 and standard error, the unseen region's best F1 when evaluated,
+-- and the training steps; the fold with the highest F1 marked (the paper would pick that fold to
+-- represent the split). opts: name (default "kfold_folds"), title, simulated.
+function M.fold_table(kf, opts)
+  opts = opts or {}
+  if type(kf) ~= "table" or type(kf.folds) ~= "table" or #kf.folds < 2 then
+    error("report.fold_table: give lua/kfold.lua's result (at least 2 folds)", 2)
+  end
+  local simulated = need_simulated("report.fold_table", opts.simulated, kf.pooled and kf.pooled.simulated)
+  local rows, has_unseen, best = {}, false, 1
+  for f, fr in ipairs(kf.folds) do
+    local sweep, b = M.check_sweep(fr.test, "report.fold_table")
+    local r = sweep[b]
+    rows[f] = {fold = fr.fold or f, train_clusters = fr.train_clusters, test_clusters = #fr.test_clusters,
+      test_images = fr.test_images, threshold = r.threshold, tp = r.tp, fp = r.fp, fn = r.fn,
+      precision = r.precision, recall = r.recall, f1 = r.f1, std_err_kpc = r.std_err_kpc, steps = fr.steps}
+    if fr.unseen then
+      local us, ub = M.check_sweep(fr.unseen, "report.fold_table")
+      rows[f].unseen_threshold, rows[f].unseen_f1 = us[ub].threshold, us[ub].f1
+      has_unseen = true
+    end
+    if r.f1 > rows[best].f1 then best = f end
+  end
+  local function kpc(v) return v == v and string.format("%.1f", v) or "n/a" end
+  local columns = {
+    {key = "fold", head = "Fold", fmt = int}, {key = "train_clusters", head = "Train clusters", fmt = int},
+    {key = "test_clusters", head = "Test clusters", fmt = int}, {key = "test_images", head = "Test images", fmt = int},
+    {key = "threshold", head = "Best threshold (%)", fmt = pct},
+    {key = "tp", head = "# TP", fmt = int}, {key = "fp", head = "# FP", fmt = int}, {key = "fn", head = "# FN", fmt = int},
+    {key = "precision", head = "Precision", fmt = M.sig4}, {key = "recall", head = "Recall", fmt = M.sig4},
+    {key = "f1", head = "F1-score", fmt = M.sig4}, {key = "std_err_kpc", head = "Std. error (kpc)", fmt = kpc}}
+  if has_unseen then
+    columns[#columns + 1] = {key = "unseen_threshold", head = "Unseen best threshold (%)", fmt = pct}
+    columns[#columns + 1] = {key = "unseen_f1", head = "Unseen F1", fmt = M.sig4}
+  end
+  columns[#columns + 1] = {key = "steps", head = "Steps", fmt = int}
+  local title = opts.title or string.format("%d-fold cross-validation by cluster: each fold's test clusters at its " ..
+    "best threshold", #kf.folds)
+  return {name = opts.name or "kfold_folds", title = label_sim(title, simulated), simulated = simulated,
+    columns = columns, rows = rows, best = best, best_label = "best fold",
+    notes = {string.format("Best F1 over the %d folds: mean %.4f, standard deviation %.4f (sample, k - 1).",
+      #kf.folds, kf.mean_f1, kf.std_f1)}}
+end
+
+-- The k-fold part of a run folder (lua/kfold.lua's result): kfold_folds.{txt,csv,json} (the fold
+-- table), the pooled evaluation over every cluster as write_evaluation writes it under the name
+-- kfold_pooled (Table 2 layout, KS tests, figures), and kfold.json (each fold's clusters and full
+-- threshold sweep, the pooled sweep, mean and standard deviation of the best F1). Prints the
+-- tables unless opts.quiet. Returns a section for write_run. opts: simulated, quiet.
+function M.write_kfold(dir, kf, opts)
+  opts = opts or {}
+  local ft = M.fold_table(kf, {simulated = opts.simulated})
+  local simulated = ft.simulated
+  local k = #kf.folds
+  M.write_table(ft, dir)
+  if not opts.quiet then M.print_table(ft) end
+  local sim = simulated and "simulated " or ""
+  local section = M.write_evaluation(dir, kf.pooled, {name = "kfold_pooled", simulated = simulated, quiet = opts.quiet,
+    what = string.format("%s%d-fold test clusters, pooled", sim, k),
+    title = string.format("Table 2 (%s%d-fold cross-validation: every cluster tested once, pooled)", sim, k),
+    section_title = string.format("%d-fold cross-validation by cluster", k)})
+  local best = ft.rows[ft.best]
+  table.insert(section.tables, 1, ft)
+  table.insert(section.text, 1, string.format("The %d clusters were dealt into %d folds by cluster (seed %s; all " ..
+    "offset cut-outs of a cluster in one fold). Each fold's model was trained from scratch on the other folds' images " ..
+    "and tested on the fold's own, so every cluster was tested exactly once; the pooled table adds the folds' " ..
+    "counts. Best F1 per fold: mean %.4f, standard deviation %.4f; the best fold is fold %d (F1 %.4f at %s %%, " ..
+    "weights in fold-%d/train/weights.dcw).", #kf.ids, k, tostring(kf.seed), kf.mean_f1, kf.std_f1, best.fold, best.f1,
+    pct(best.threshold), best.fold))
+  section.metrics.folds, section.metrics.mean_f1, section.metrics.std_f1 = k, kf.mean_f1, kf.std_f1
+  section.metrics.best_fold = best.fold
+  local per_fold = {}
+  for f, fr in ipairs(kf.folds) do
+    per_fold[f] = {fold = fr.fold or f, test_clusters = fr.test_clusters, train_clusters = fr.train_clusters,
+      test_images = fr.test_images, train_images = fr.train_images, steps = fr.steps, rows = fr.test.rows,
+      best = fr.test.best, unseen = fr.unseen and {rows = fr.unseen.rows, best = fr.unseen.best} or nil}
+  end
+  util.write_file(dir .. "/kfold.json", M.json({folds = k, seed = kf.seed, simulated = simulated, clusters = #kf.ids,
+    mean_f1 = kf.mean_f1, std_f1 = kf.std_f1, best_fold = best.fold, per_fold = per_fold,
+    pooled = {rows = kf.pooled.rows, best = kf.pooled.best}}) .. "\n")
+  return section
+end
+
 -- ------------------------------------------------------------------ the run folder
 
 local function device_text(d)

@@ -13,6 +13,8 @@ local M = {}
 M.defaults = {
   network = "demo",          -- a key of nets.configs
   dataset = "",              -- folder with manifest.csv (lua/dataset.lua)
+  clusters = {},             -- cluster ids: train on all their rows, whatever their split (the
+                             -- k-fold folds, lua/kfold.lua); empty: the rows with split = "train"
   out = "runs/train",        -- run folder
   steps = 2000,
   lr = 0.0002,               -- the paper's constant learning rate
@@ -61,6 +63,26 @@ local function read_losses(path, upto)
   return keep
 end
 
+-- The rows a run trains on (see the `clusters` key); an id missing from the manifest is an error.
+local function training_rows(all, clusters, dataset)
+  if #clusters == 0 then return manifest.split(all, "train") end
+  local want, seen = {}, {}
+  for i, id in ipairs(clusters) do
+    if type(id) ~= "string" then
+      error(string.format("train: clusters[%d] must be a cluster id (a string), got a %s", i, type(id)), 3)
+    end
+    want[id] = true
+  end
+  local rows = {}
+  for _, r in ipairs(all) do
+    if want[r.id] then rows[#rows + 1], seen[r.id] = r, true end
+  end
+  for _, id in ipairs(clusters) do
+    if not seen[id] then error(string.format("train: cluster '%s' of clusters= is not in %s/manifest.csv", id, dataset), 3) end
+  end
+  return rows
+end
+
 local LOSS_HEADER = "step,total,rpn_cls,rpn_box,dn_cls,dn_box,grad_norm,proposals"
 
 -- How the dataset's images were made (its dataset.lua, written by lua/dataset.lua), as the
@@ -75,14 +97,15 @@ function M.preprocess(dataset)
     lo = {d.lo_i, d.lo_r, d.lo_g}, hi = {d.hi_i, d.hi_r, d.hi_g}})
 end
 
--- Train; returns {model=, run=, steps=, last=losses, seconds=}.
+-- Train; returns {model=, run=, steps=, trained= (steps run by this call: 0 when the run folder
+-- held a finished run), last=losses, seconds=, config=}.
 function M.run(user)
   local cfg = util.config(M.defaults, user, "train")
   if cfg.dataset == "" then error("train: set dataset=FOLDER (a folder with manifest.csv)", 2) end
   if cfg.steps < 1 or cfg.checkpoint_every < 1 or cfg.log_every < 1 then
     error("train: steps, checkpoint_every and log_every must be at least 1", 2)
   end
-  local rows = manifest.split(manifest.read(cfg.dataset), "train")
+  local rows = training_rows(manifest.read(cfg.dataset), cfg.clusters, cfg.dataset)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
   util.mkdir(cfg.out)
   local model, netcfg = nets.build(cfg.network, {lr = cfg.lr, momentum = cfg.momentum, clip_norm = cfg.clip_norm})
@@ -97,6 +120,7 @@ function M.run(user)
   local same = {}
   for k, v in pairs(cfg) do same[k] = v end
   same.steps, same.log_every, same.quiet, same.resume, same.checkpoint_every = nil, nil, nil, nil, nil
+  if #cfg.clusters == 0 then same.clusters = nil end -- checkpoints from before the key still resume
   local identity = util.serialize(same)
   local ckpt = cfg.out .. "/checkpoint.dcw"
   local start = 1
@@ -158,7 +182,8 @@ function M.run(user)
   log:close()
   dc.handle_interrupts(false)
   save(done, cfg.out .. "/weights.dcw", false)
-  return {model = model, run = cfg.out, steps = done, last = last, seconds = dc.now() - t0, config = cfg}
+  return {model = model, run = cfg.out, steps = done, trained = done - start + 1, last = last,
+          seconds = dc.now() - t0, config = cfg}
 end
 
 return M

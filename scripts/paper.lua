@@ -7,18 +7,20 @@
 -- On a GPU it runs end to end; on a CPU it shows its ETA, checkpoints every 100 steps and resumes
 -- when run again with the same settings.
 --   deepcee paper [out=paper-run steps=7458 seed=1 clusters=497 unseen=true source=sim catalog= images=
---                  unseen_catalog=]   (clusters=2 steps=2 unseen=false: a few-minute trial of the mechanics)
+--                  unseen_catalog= folds=0 fold_seed=0]   (clusters=2 steps=2 unseen=false: a few-minute trial
+--                  of the mechanics; folds=k >= 2: k-fold cross-validation by cluster, lua/kfold.lua)
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
 
 local cfg = util.args({out = "paper-run", steps = 7458, lr = 0.0002, seed = 1, source = "sim", catalog = "",
-  images = "", unseen_catalog = "", unseen = true, clusters = 497, checkpoint_every = 100}, {...}, "paper")
+  images = "", unseen_catalog = "", unseen = true, clusters = 497, checkpoint_every = 100, folds = 0, fold_seed = 0},
+  {...}, "paper")
 local data = {}
 for k, v in pairs(dataset.presets.paper) do data[k] = v end
 data.seed, data.source, data.catalog, data.images, data.unseen_catalog, data.unseen, data.max_clusters =
   cfg.seed, cfg.source, cfg.catalog, cfg.images, cfg.unseen_catalog, cfg.unseen, cfg.clusters
 experiment.run({title = "Deep-CEE, the paper's configuration", out = cfg.out, simulated = cfg.source == "sim",
-  config = cfg, data = data,
+  config = cfg, data = data, name = "paper", folds = cfg.folds, fold_seed = cfg.fold_seed,
   train = {network = "paper", steps = cfg.steps, lr = cfg.lr, seed = cfg.seed, flip = true,
            checkpoint_every = cfg.checkpoint_every, log_every = 1}})
