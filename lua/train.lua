@@ -18,6 +18,8 @@ M.defaults = {
   out = "runs/train",        -- run folder
   steps = 2000,
   lr = 0.0002,               -- the paper's constant learning rate
+  lr_decay_at = 0,           -- fraction of steps after which lr is multiplied by lr_decay (0: never)
+  lr_decay = 0.1,
   momentum = 0.9,
   clip_norm = 10.0,
   seed = 1,
@@ -105,6 +107,10 @@ function M.run(user)
   if cfg.steps < 1 or cfg.checkpoint_every < 1 or cfg.log_every < 1 then
     error("train: steps, checkpoint_every and log_every must be at least 1", 2)
   end
+  if not (cfg.lr_decay_at >= 0 and cfg.lr_decay_at < 1) or not (cfg.lr_decay > 0) then
+    error(string.format("train: lr_decay_at must be in [0, 1) and lr_decay positive (got %s and %s)",
+      tostring(cfg.lr_decay_at), tostring(cfg.lr_decay)), 2)
+  end
   local rows = training_rows(manifest.read(cfg.dataset), cfg.clusters, cfg.dataset)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
   util.mkdir(cfg.out)
@@ -121,6 +127,7 @@ function M.run(user)
   for k, v in pairs(cfg) do same[k] = v end
   same.steps, same.log_every, same.quiet, same.resume, same.checkpoint_every = nil, nil, nil, nil, nil
   if #cfg.clusters == 0 then same.clusters = nil end -- checkpoints from before the key still resume
+  if cfg.lr_decay_at == 0 then same.lr_decay_at, same.lr_decay = nil, nil end -- likewise
   local identity = util.serialize(same)
   local ckpt = cfg.out .. "/checkpoint.dcw"
   local start = 1
@@ -150,7 +157,12 @@ function M.run(user)
 
   dc.handle_interrupts(true)
   local t0, last, done = dc.now(), nil, start - 1
+  -- the learning rate of a step: lr, times lr_decay after the first lr_decay_at of the steps
+  local decay_after = cfg.lr_decay_at > 0 and math.floor(cfg.steps * cfg.lr_decay_at) or cfg.steps
   for step = start, cfg.steps do
+    if step == start or step == decay_after + 1 then
+      model:set_lr(step > decay_after and cfg.lr * cfg.lr_decay or cfg.lr)
+    end
     local idx, flip = schedule(cfg.seed, step, #rows)
     if not cfg.flip then flip = false end
     local r = rows[idx]

@@ -6,15 +6,17 @@
 --   3. evaluate the test set (the paper's Table 2) and the unseen set (Table 3), with KS tests;
 --   4. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
---   deepcee demo [out=demo-run seed=1 clusters=100 steps=8000 lr=0.005 quick=false folds=0 fold_seed=0]
+--   deepcee demo [out=demo-run seed=1 clusters=200 steps=12000 lr=0.005 lr_decay_at=0.75 quick=false
+--                 folds=0 fold_seed=0]
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
 
 local cfg = util.args({
   out = "demo-run", seed = 1,
-  clusters = 100,          -- training + test clusters (x4 offset images); the unseen region adds its own
-  steps = 8000, lr = 0.005,
+  clusters = 200,          -- training + test clusters (x4 offset images); the unseen region adds its own
+  steps = 12000, lr = 0.005,
+  lr_decay_at = 0.75,      -- lr x 0.1 for the last quarter of the steps (lua/train.lua)
   quick = false,           -- a small, fast variant (the end-to-end test)
   folds = 0,               -- k >= 2: k-fold cross-validation by cluster instead of the 90/10 split
   fold_seed = 0,           -- the folds' seed (0: seed)
@@ -27,4 +29,5 @@ for k, v in pairs(dataset.presets.demo) do data[k] = v end
 data.seed, data.max_clusters = cfg.seed, cfg.clusters
 experiment.run({title = "deepcee demo: Deep-CEE on a simulated SDSS-like survey", out = cfg.out, simulated = true,
   config = cfg, data = data, name = "demo", folds = cfg.folds, fold_seed = cfg.fold_seed,
-  train = {network = "demo", steps = cfg.steps, lr = cfg.lr, seed = cfg.seed, log_every = math.max(10, cfg.steps // 20)}})
+  train = {network = "demo", steps = cfg.steps, lr = cfg.lr, lr_decay_at = cfg.lr_decay_at, seed = cfg.seed,
+           log_every = math.max(10, cfg.steps // 20)}})

@@ -82,6 +82,19 @@ assert(a.model:checksum() == b.model:checksum(), "resumed run differs from the u
 local csv_b = io.open(dir .. "/b/losses.csv"):read("a")
 assert(csv_b == csv, "resumed losses.csv differs")
 
+-- lr_decay_at = 0.5: steps 4-6 update with lr x lr_decay. The loss of a step is computed before its
+-- update, so losses.csv equals the constant-rate run's up to step 4 and differs from step 5 on.
+train.run(with({out = dir .. "/d", lr_decay_at = 0.5, lr_decay = 0.1}))
+local function lines_of(text)
+  local t = {}
+  for line in text:gmatch("[^\n]+") do t[#t + 1] = line end
+  return t
+end
+local la, ld = lines_of(csv), lines_of(io.open(dir .. "/d/losses.csv"):read("a"))
+for i = 1, 5 do assert(la[i] == ld[i], "lr decay changed line " .. i .. " of losses.csv") end
+for i = 6, 7 do assert(la[i] ~= ld[i], "lr decay did not change step " .. (i - 1)) end
+expect_error(function() train.run(with({out = dir .. "/e", lr_decay_at = 1.5})) end, "lr_decay_at must be in [0, 1)")
+
 -- a changed configuration is refused, an unknown key is an error
 expect_error(function() train.run(with({out = dir .. "/b", steps = 8, lr = 0.02})) end, "another configuration")
 expect_error(function() train.run(with({out = dir .. "/c", stpes = 2})) end, "unknown key 'stpes'")
