@@ -120,9 +120,11 @@ dc_status dc_conv2d_out_shape(const dc_conv_params *p, int in_h, int in_w, int *
 
 /* y = conv(x, w) + b. x [N, C, H, W], w [K, C, kh, kw], b [K] or NULL, y [N, K, OH, OW] with
  * OH x OW from dc_conv2d_out_shape. A 1x1 stride-1 unpadded convolution is a plain GEMM on x;
- * others run im2col + SGEMM. Maps of fewer than 4096 positions (the second stage's crops) put
- * several images side by side in one GEMM, as many as fit 256 MiB of workspace. im2col/col2im
- * have a CPU and a GPU variant picked by device type; DEEPCEE_IM2COL=rows|pixel forces one. */
+ * others run im2col + SGEMM. Large products run tile-padded where the GEMM tiles are known
+ * (dc_gemm_pad_plan; for a 1x1 convolution only on maps of 32768 pixels or more). Maps of fewer
+ * than 4096 positions (the second stage's crops) put several images side by side in one GEMM, as
+ * many as fit 256 MiB of workspace. im2col/col2im have a CPU and a GPU variant picked by device
+ * type; DEEPCEE_IM2COL=rows|pixel forces one. */
 dc_status dc_conv2d_forward(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
                             dc_tensor *y, const dc_conv_params *p, dc_pool *scratch);
 /* dx (+)= d loss / d x for y = conv(x, w): GEMM w^T dy, then col2im gathering per input pixel. */
