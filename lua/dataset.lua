@@ -110,7 +110,7 @@ M.presets = {
   paper = {max_clusters = 497},
   -- 1000 px cut-outs written at 256 px, offsets scaled with the cut-out (270" x 1000/2000), the
   -- paper's 250 kpc boxes: on simulated data this trains a useful detector in minutes on a CPU
-  demo = {out = "data/demo", ra_min = 140, ra_max = 180, cutout_px = 1000, image_px = 256,
+  demo = {out = "data/demo", ra_min = 140, ra_max = 210, cutout_px = 1000, image_px = 256,
     max_offset = 135},
 }
 

@@ -6,7 +6,7 @@
 --   3. evaluate the test set (the paper's Table 2) and the unseen set (Table 3), with KS tests;
 --   4. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
---   deepcee demo [out=demo-run seed=1 clusters=200 steps=12000 lr=0.005 lr_decay_at=0.75 quick=false
+--   deepcee demo [out=demo-run seed=1 clusters=300 steps=12000 lr=0.005 lr_decay_at=0.75 quick=false
 --                 folds=0 fold_seed=0]
 local util = require("deepcee_util")
 local dataset = require("dataset")
@@ -14,7 +14,7 @@ local experiment = require("experiment")
 
 local cfg = util.args({
   out = "demo-run", seed = 1,
-  clusters = 200,          -- training + test clusters (x4 offset images); the unseen region adds its own
+  clusters = 300,          -- training + test clusters (x4 offset images); the unseen region adds its own
   steps = 12000, lr = 0.005,
   lr_decay_at = 0.75,      -- lr x 0.1 for the last quarter of the steps (lua/train.lua)
   quick = false,           -- a small, fast variant (the end-to-end test)
