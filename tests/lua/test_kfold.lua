@@ -28,13 +28,8 @@ local function read(path)
   return s
 end
 
-local function expect_error(fn, ...)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error")
-  for _, s in ipairs({...}) do
-    assert(tostring(err):find(s, 1, true), string.format("error '%s' does not mention '%s'", tostring(err), s))
-  end
-end
+local h = dofile(src .. "/tests/lua/helpers.lua")
+local expect_error = h.expect_error
 
 -- CSV rows as tables keyed by the header
 local function csv(path)
@@ -53,18 +48,7 @@ local function csv(path)
   return rows
 end
 
--- the demo's layout at 1/4 width for 64 px images (as test_train.lua)
-nets.configs.tiny = {
-  image_size = 64,
-  model = function()
-    local fn = nets.demo_fn()
-    for _, l in ipairs(fn) do if l.out then l.out = math.max(4, l.out // 4) end end
-    return {fn = fn, dn = {{"conv", name = "c", out = 8, k = 3, relu = true, input = "input"},
-                           {"global_avgpool", name = "mean"}},
-            rpn_channels = 8, anchor_base = 24, anchor_scales = {1.0}, anchor_ratios = {1.0},
-            crop_size = 4, rpn_batch = 32, dn_batch = 16, pre_nms_top_k = 50, max_proposals = 20}
-  end,
-}
+h.register_tiny_net() -- the demo's layout at 1/4 width for 64 px images
 
 local function spec(over)
   local s = {name = "kfoldtest", title = "k-fold test", out = dir .. "/run", simulated = true, config = {k = 3},

@@ -9,11 +9,9 @@ local train = require("train")
 local evaluate = require("evaluate")
 local nets = require("nets")
 
-local function expect_error(fn, needle)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error containing '" .. needle .. "'")
-  assert(tostring(err):find(needle, 1, true), "error '" .. tostring(err) .. "' lacks '" .. needle .. "'")
-end
+local h = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error = h.expect_error
 
 local dir = os.tmpname()
 os.remove(dir)
@@ -44,18 +42,8 @@ manifest.write(dir .. "/data", rows)
 local back = manifest.read(dir .. "/data")
 assert(#back == 8 and back[3].cx == rows[3].cx and back[8].split == "test", "manifest round trip")
 
--- a tiny network: the demo's layout at 1/4 width, anchors for 24 px objects on a stride-16 grid
-nets.configs.tiny = {
-  image_size = 64,
-  model = function()
-    local fn = nets.demo_fn()
-    for _, l in ipairs(fn) do if l.out then l.out = math.max(4, l.out // 4) end end
-    return {fn = fn, dn = {{"conv", name = "c", out = 8, k = 3, relu = true, input = "input"},
-                           {"global_avgpool", name = "mean"}},
-            rpn_channels = 8, anchor_base = 24, anchor_scales = {1.0}, anchor_ratios = {1.0},
-            crop_size = 4, rpn_batch = 32, dn_batch = 16, pre_nms_top_k = 50, max_proposals = 20}
-  end,
-}
+-- a tiny network (tests/lua/helpers.lua)
+h.register_tiny_net()
 
 local base = {network = "tiny", dataset = dir .. "/data", steps = 6, lr = 0.01, seed = 3,
               checkpoint_every = 3, quiet = true}

@@ -1,0 +1,33 @@
+-- Shared by the Lua tests (not a test itself: CMake runs tests/lua/test_*.lua). Load with
+--   local h = dofile(os.getenv("DEEPCEE_SOURCE_DIR") .. "/tests/lua/helpers.lua")
+local nets = require("nets")
+
+local H = {}
+
+-- fn() must raise an error whose text contains every one of the strings given.
+function H.expect_error(fn, ...)
+  local ok, err = pcall(fn)
+  assert(not ok, "expected an error")
+  for _, s in ipairs({...}) do
+    assert(tostring(err):find(s, 1, true), string.format("error '%s' does not mention '%s'", tostring(err), s))
+  end
+  return err
+end
+
+-- Register nets.configs.tiny: the demo's layout at 1/4 width for 64 px images, anchors for 24 px
+-- objects on the stride-16 grid (fast enough for tests that train).
+function H.register_tiny_net()
+  nets.configs.tiny = {
+    image_size = 64,
+    model = function()
+      local fn = nets.demo_fn()
+      for _, l in ipairs(fn) do if l.out then l.out = math.max(4, l.out // 4) end end
+      return {fn = fn, dn = {{"conv", name = "c", out = 8, k = 3, relu = true, input = "input"},
+                             {"global_avgpool", name = "mean"}},
+              rpn_channels = 8, anchor_base = 24, anchor_scales = {1.0}, anchor_ratios = {1.0},
+              crop_size = 4, rpn_batch = 32, dn_batch = 16, pre_nms_top_k = 50, max_proposals = 20}
+    end,
+  }
+end
+
+return H
