@@ -136,18 +136,8 @@ int main(int argc, char **argv)
     int use_pad[N_INCEPTION_LAYERS];
     size_t nbp = 1, nws = 1, ncp = 1;
     {
-        dc_gemm_tiles keep = dc_ctx_gemm_tiles(ctx), t = {0, 0, 0, 0};
-        for (int i = 0; i < tuned.n; i++) {
-            const dc_tune_set *x = &tuned.sets[i];
-            if (strcmp(x->kernel, "Xgemm") == 0 && dc_tune_set_get(x, "GEMMK", 0) == 0) {
-                t.mwg = (int)dc_tune_set_get(x, "MWG", 0);
-                t.nwg = (int)dc_tune_set_get(x, "NWG", 0);
-                t.kwg = (int)dc_tune_set_get(x, "KWG", 0);
-            } else if (strcmp(x->kernel, "GemmRoutine") == 0) {
-                t.min_indirect = (int)dc_tune_set_get(x, "XGEMM_MIN_INDIRECT_SIZE", 0);
-            }
-        }
-        dc_ctx_set_gemm_tiles(ctx, t); /* plan only; the override comes before pass 2 */
+        const dc_gemm_tiles keep = dc_ctx_gemm_tiles(ctx);
+        dc_ctx_set_gemm_tiles(ctx, dc_tune_entry_tiles(&tuned)); /* plan only; the override comes before pass 2 */
         for (int i = 0; i < N_INCEPTION_LAYERS; i++) {
             const inception_layer *l = &inception_layers[i];
             if (dc_gemm_pad_plan(ctx, l->m, l->n, l->k, is_pointwise(l), &pads[i], &use_pad[i]) !=

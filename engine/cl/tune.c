@@ -338,9 +338,7 @@ dc_status dc_tune_lookup(const dc_device_info *dev, dc_tune_entry *out, dc_tune_
 
 /* ------------------------------------------------------------------ applying */
 
-/* The Xgemm tiles e sets, for dc_ctx_gemm_tiles. Only the GEMMK=0 kernel has the operand layout
- * engine/ops/gemm.c pads for; anything else leaves the tiles unknown. */
-static dc_gemm_tiles entry_tiles(const dc_tune_entry *e)
+dc_gemm_tiles dc_tune_entry_tiles(const dc_tune_entry *e)
 {
     dc_gemm_tiles t = {0, 0, 0, 0};
     const dc_tune_set *x = dc_tune_entry_find(e, "Xgemm");
@@ -376,7 +374,7 @@ dc_status dc_tune_override(dc_ctx *ctx, const dc_tune_entry *e)
                                                                   : "see the CLBlast documentation");
         }
     }
-    dc_ctx_set_gemm_tiles(ctx, entry_tiles(e));
+    dc_ctx_set_gemm_tiles(ctx, dc_tune_entry_tiles(e));
     return DC_STATUS_OK;
 }
 

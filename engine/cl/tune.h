@@ -77,6 +77,10 @@ dc_status dc_tune_load(const char *path, const dc_device_info *dev, dc_tune_entr
 dc_status dc_tune_save(const char *path, const dc_device_info *dev, const dc_tune_entry *e);
 /* The compiled-in entry for a device name (exact match), or NULL. */
 const dc_tune_entry *dc_tune_builtin(const char *device_name);
+/* The Xgemm tiles e sets (what dc_tune_override records for dc_ctx_gemm_tiles). Only the GEMMK=0
+ * kernel has the operand layout engine/ops/gemm.c pads for; anything else leaves them unknown
+ * (mwg = 0). */
+dc_gemm_tiles dc_tune_entry_tiles(const dc_tune_entry *e);
 /* The entry dc_tune_apply would use: stored, else built-in, else origin NONE (out->n = 0). */
 dc_status dc_tune_lookup(const dc_device_info *dev, dc_tune_entry *out, dc_tune_origin *origin);
 
