@@ -2,8 +2,13 @@
 local M = {}
 
 -- Merge user options into defaults; a key absent from the defaults is an error that names it
--- and lists the keys there are (configs never accept typos silently).
-function M.config(defaults, user, where)
+-- and lists the keys there are (configs never accept typos silently). Every number must be
+-- finite. ranges (optional, declared once beside the defaults) gives numeric keys their allowed
+-- closed interval and kind: {key = {min, max}} or {key = {min, max, "integer"}}; an integral float
+-- given for an integer key (2.0) becomes an integer, 2.5 is an error naming the key, the value and
+-- the range. Defaults are checked too (a wrong default is a bug that should show at once).
+function M.config(defaults, user, where, ranges)
+  where = where or "config"
   local out = {}
   for k, v in pairs(defaults) do out[k] = v end
   for k, v in pairs(user or {}) do
@@ -11,21 +16,44 @@ function M.config(defaults, user, where)
       local keys = {}
       for name in pairs(defaults) do keys[#keys + 1] = name end
       table.sort(keys)
-      error(string.format("%s: unknown key '%s' (known keys: %s)", where or "config", tostring(k),
+      error(string.format("%s: unknown key '%s' (known keys: %s)", where, tostring(k),
         table.concat(keys, ", ")), 2)
     end
     if type(v) ~= type(defaults[k]) then
-      error(string.format("%s: key '%s' must be a %s, got %s", where or "config", k,
+      error(string.format("%s: key '%s' must be a %s, got %s", where, k,
         type(defaults[k]), type(v)), 2)
     end
     out[k] = v
+  end
+  for k, v in pairs(out) do
+    if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+      error(string.format("%s: %s=%s is not a finite number", where, k, tostring(v)), 2)
+    end
+  end
+  for k, r in pairs(ranges or {}) do
+    local v = out[k]
+    if type(v) ~= "number" then
+      error(string.format("%s: range given for '%s', which is not a numeric key", where, tostring(k)), 2)
+    end
+    local lo, hi, kind = r[1], r[2], r[3]
+    local what = string.format("%s %s..%s", kind == "integer" and "an integer in" or "in", tostring(lo), tostring(hi))
+    if kind == "integer" then
+      if v ~= math.floor(v) then
+        error(string.format("%s: %s=%s must be %s (a whole number)", where, k, tostring(v), what), 2)
+      end
+      v = math.tointeger(v) or v
+      out[k] = v
+    end
+    if not (v >= lo and v <= hi) then
+      error(string.format("%s: %s=%s is out of range: it must be %s", where, k, tostring(v), what), 2)
+    end
   end
   return out
 end
 
 -- Parse command-line arguments "key=value" (the script's `...`) against defaults: values take the
 -- type of their default (number, boolean, string); unknown keys are errors.
-function M.args(defaults, argv, where)
+function M.args(defaults, argv, where, ranges)
   local user = {}
   for _, a in ipairs(argv or {}) do
     local k, v = a:match("^([%w_]+)=(.*)$")
@@ -44,7 +72,7 @@ function M.args(defaults, argv, where)
       user[k] = v
     end
   end
-  return M.config(defaults, user, where)
+  return M.config(defaults, user, where, ranges)
 end
 
 -- A Lua table constructor for a table of strings, numbers and booleans (nested tables allowed),
@@ -55,6 +83,8 @@ function M.serialize(v, indent)
   if t == "number" then
     if math.type(v) == "integer" then return tostring(v) end
     if v ~= v then return "0/0" end
+    if v == math.huge then return "1/0" end
+    if v == -math.huge then return "-1/0" end
     return string.format("%.17g", v)
   elseif t == "string" then
     return string.format("%q", v)
@@ -74,21 +104,242 @@ function M.serialize(v, indent)
   error("cannot serialize a " .. t, 2)
 end
 
+-- Read text written by M.serialize (or by hand in that form) as DATA, never as code: an optional
+-- leading "return", then one value: a table constructor, a string ("..." or '...' with Lua's
+-- escapes), a number (decimal or hex; 0/0, 1/0 and -1/0 for NaN and the infinities, as serialize
+-- writes them), true, false or nil. Comments (--) are skipped. No names, calls, operators or
+-- expressions: a file that holds anything else is an error naming where (a file name) and the
+-- line, so a hostile weights file or run folder cannot run code. Returns the value.
+function M.parse_data(text, where)
+  where = where or "data"
+  if type(text) ~= "string" then error(string.format("%s: expected text, got a %s", where, type(text)), 2) end
+  local pos, n = 1, #text
+  local function fail(msg)
+    local line = 1
+    for _ in text:sub(1, pos - 1):gmatch("\n") do line = line + 1 end
+    local near = text:sub(pos, pos + 20):gsub("%s+", " ")
+    error(string.format("%s: not a data file (line %d, near '%s'): %s; deepcee reads such files as data only "
+      .. "(tables, strings, numbers, booleans), never as code", where, line, near, msg), 0)
+  end
+  local function skip()
+    while true do
+      local s, e = text:find("^[ \t\r\n\f\v]+", pos)
+      if s then pos = e + 1 end
+      if text:sub(pos, pos + 1) == "--" then
+        local nl = text:find("\n", pos, true)
+        pos = nl and nl + 1 or n + 1
+      else
+        return
+      end
+    end
+  end
+  local escapes = {a = "\a", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", v = "\v", ["\\"] = "\\",
+    ['"'] = '"', ["'"] = "'", ["\n"] = "\n"}
+  local function str()
+    local q = text:sub(pos, pos)
+    pos = pos + 1
+    local parts = {}
+    while true do
+      local s = text:find("[\\\n" .. q .. "]", pos)
+      if not s then fail("unfinished string") end
+      parts[#parts + 1] = text:sub(pos, s - 1)
+      local c = text:sub(s, s)
+      pos = s + 1
+      if c == q then return table.concat(parts) end
+      if c == "\n" then pos = s fail("unfinished string") end
+      local e = text:sub(pos, pos)
+      if escapes[e] then
+        parts[#parts + 1] = escapes[e]
+        pos = pos + 1
+      elseif e == "\r" then
+        parts[#parts + 1] = "\n"
+        pos = pos + (text:sub(pos + 1, pos + 1) == "\n" and 2 or 1)
+      elseif e:match("%d") then
+        local d = text:match("^%d%d?%d?", pos)
+        local v = tonumber(d)
+        if v > 255 then fail("decimal escape too large") end
+        parts[#parts + 1] = string.char(v)
+        pos = pos + #d
+      elseif e == "x" then
+        local h = text:match("^%x%x", pos + 1)
+        if not h then fail("bad \\x escape") end
+        parts[#parts + 1] = string.char(tonumber(h, 16))
+        pos = pos + 3
+      elseif e == "z" then
+        pos = pos + 1
+        local _, ze = text:find("^%s*", pos)
+        pos = ze + 1
+      elseif e == "u" then
+        local h = text:match("^{(%x+)}", pos + 1)
+        if not h or #h > 8 or tonumber(h, 16) > 0x7FFFFFFF then fail("bad \\u escape") end
+        parts[#parts + 1] = utf8.char(tonumber(h, 16))
+        pos = pos + 3 + #h
+      else
+        fail("invalid escape in a string")
+      end
+    end
+  end
+  local function number()
+    local neg = false
+    if text:sub(pos, pos) == "-" then
+      neg = true
+      pos = pos + 1
+      skip()
+    end
+    local tok = text:match("^0[xX][%x%.]+[pP][%+%-]?%d+", pos) or text:match("^0[xX][%x%.]+", pos)
+      or text:match("^%d*%.?%d*[eE][%+%-]?%d+", pos) or text:match("^%d*%.?%d*", pos)
+    local v = tok and tok ~= "" and tok ~= "." and tonumber((neg and "-" or "") .. tok)
+    if not v then fail("expected a value (a table, string, number or boolean)") end
+    pos = pos + #tok
+    if text:find("^[%w_]", pos) then fail("malformed number") end
+    if text:sub(pos, pos) == "/" then  -- only the literals 0/0 and 1/0 (NaN, infinity)
+      if (tok == "0" or tok == "1") and text:find("^/0", pos) and not text:find("^[%w_%.]", pos + 2) then
+        pos = pos + 2
+        v = tok == "0" and 0 / 0 or (neg and -1 / 0 or 1 / 0)
+      else
+        fail("expressions are not allowed")
+      end
+    end
+    return v
+  end
+  local value
+  local function tbl(depth)
+    if depth > 64 then fail("tables nested too deeply") end
+    pos = pos + 1
+    local t, count = {}, 0
+    while true do
+      skip()
+      local c = text:sub(pos, pos)
+      if c == "}" then pos = pos + 1 return t end
+      local key
+      if c == "[" then
+        pos = pos + 1
+        skip()
+        key = value(depth + 1)
+        skip()
+        if text:sub(pos, pos) ~= "]" then fail("expected ']'") end
+        pos = pos + 1
+        skip()
+        if text:sub(pos, pos) ~= "=" then fail("expected '='") end
+        pos = pos + 1
+        if type(key) ~= "string" and type(key) ~= "number" then fail("table keys must be strings or numbers") end
+        if key ~= key then fail("a table key is NaN") end
+      else
+        local name = text:match("^[%a_][%w_]*", pos)
+        if name and name ~= "true" and name ~= "false" and name ~= "nil" then
+          pos = pos + #name
+          skip()
+          if text:sub(pos, pos) ~= "=" or text:sub(pos + 1, pos + 1) == "=" then
+            pos = pos - #name
+            fail("names, calls and expressions are not allowed")
+          end
+          pos = pos + 1
+          key = name
+        end
+      end
+      skip()
+      local v = value(depth + 1)
+      if key == nil then
+        count = count + 1
+        key = count
+      end
+      if t[key] ~= nil then fail("key '" .. tostring(key) .. "' appears twice") end
+      t[key] = v
+      skip()
+      c = text:sub(pos, pos)
+      if c == "," or c == ";" then pos = pos + 1
+      elseif c ~= "}" then fail("expected ',' or '}'") end
+    end
+  end
+  value = function(depth)
+    local c = text:sub(pos, pos)
+    if c == "{" then return tbl(depth) end
+    if c == '"' or c == "'" then return str() end
+    if text:find("^true[^%w_]", pos) or text:sub(pos) == "true" then pos = pos + 4 return true end
+    if text:find("^false[^%w_]", pos) or text:sub(pos) == "false" then pos = pos + 5 return false end
+    if text:find("^nil[^%w_]", pos) or text:sub(pos) == "nil" then pos = pos + 3 return nil end
+    if c == "[" and text:find("^%[=*%[", pos) then fail("long strings are not allowed") end
+    if c:match("[%d%.%-]") then return number() end
+    fail("expected a value (a table, string, number or boolean)")
+  end
+  skip()
+  if text:find("^return[^%w_]", pos) then pos = pos + 6 end
+  skip()
+  if pos > n then fail("no value") end
+  local v = value(0)
+  skip()
+  if text:sub(pos, pos) == ";" then pos = pos + 1 skip() end
+  if pos <= n then fail("text after the value") end
+  return v
+end
+
+-- Read a data file (see parse_data); a missing file is nil, "why" unless must is set.
+function M.read_data(path, must)
+  local f, err = io.open(path, "rb")
+  if not f then
+    if must then error(string.format("cannot read %s: %s", path, tostring(err)), 2) end
+    return nil, err
+  end
+  local text = f:read("a")
+  f:close()
+  return M.parse_data(text or "", path)
+end
+
 function M.exists(path)
   local f = io.open(path, "rb")
   if f then f:close() return true end
   return false
 end
 
--- Write text to path atomically (temporary file, then rename).
-function M.write_file(path, text)
+-- Write a file whole or not at all. fill(w) is called with w(...) that writes strings; the text
+-- goes to a temporary file in the same folder (path .. ".tmp"), every write, the flush and the
+-- close are checked, and only a complete file is renamed over path. On any failure the
+-- temporary is removed, the previous file at path is left untouched, and the error names path.
+function M.write_atomic(path, fill)
   local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then error(string.format("cannot write %s: %s", path, err), 2) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error(string.format("cannot move %s into place: %s", path, rerr), 2) end
+  local f, err = io.open(tmp, "wb")
+  if not f then error(string.format("cannot write %s: cannot create the temporary %s: %s", path, tmp, err), 2) end
+  local failed
+  local function w(...)
+    if failed then return end
+    local ok, werr = f:write(...)
+    if not ok then failed = werr or "write failed" end
+  end
+  local ok, perr = pcall(fill, w)
+  if not ok then failed = failed or tostring(perr) end
+  if not failed then
+    local fok, ferr = f:flush()
+    if not fok then failed = ferr or "flush failed" end
+  end
+  local cok, cerr = f:close()
+  if not cok and not failed then failed = cerr or "close failed" end
+  if failed then
+    os.remove(tmp)
+    error(string.format("cannot write %s: %s; the previous %s (if any) is untouched", path, failed, path), 2)
+  end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then
+    os.remove(tmp)
+    error(string.format("cannot move %s into place as %s: %s; the previous %s (if any) is untouched",
+      tmp, path, rerr, path), 2)
+  end
+end
+
+-- Write text to path atomically (see write_atomic).
+function M.write_file(path, text)
+  local ok, err = pcall(M.write_atomic, path, function(w) w(text) end)
+  if not ok then error(err, 2) end
+end
+
+-- Append lines to an open log file, checked: a failed write (disk full) is an error naming path.
+function M.append_checked(f, path, text)
+  local ok, err = f:write(text)
+  if not ok then error(string.format("cannot append to %s: %s", path, tostring(err)), 2) end
+end
+
+function M.flush_checked(f, path)
+  local ok, err = f:flush()
+  if not ok then error(string.format("cannot write %s: %s", path, tostring(err)), 2) end
 end
 
 function M.mkdir(path)

@@ -21,6 +21,17 @@ M.defaults = {
   quiet = false,
 }
 
+-- Allowed values of the numeric keys (util.config checks them; messages name key, value, range).
+M.ranges = {
+  threshold = {0, 1},
+  overlap = {0, 0.9},         -- 0.9: a tile advances by a tenth of itself; more is no gain
+  merge_iou = {0, 1},
+  max_per_tile = {1, 10000, "integer"},
+}
+
+-- A tile whose masked (NaN or infinite) fraction, in any band, is above this is skipped.
+M.max_tile_masked = 0.5
+
 local function find_bands(dir)
   local found = {}
   local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
@@ -68,10 +79,46 @@ local function read_bands(paths)
   return imgs, wcs[1], nx, ny
 end
 
+-- The weights' preprocessing (parsed as data): every field present and sensible, else an error
+-- naming the weights file.
+local function check_preprocess(pre, weights)
+  local function bad(what)
+    error(string.format("detect: %s: metadata 'preprocess' %s; re-create the weights with deepcee train", weights, what), 0)
+  end
+  if type(pre) ~= "table" then bad("is not a table") end
+  if type(pre.factor) ~= "number" or not (pre.factor > 0 and pre.factor <= 64) then bad("has no factor in (0, 64]") end
+  if math.type(pre.tile) ~= "integer" or pre.tile < 16 or pre.tile > 8192 then bad("has no integer tile in 16..8192") end
+  if pre.method ~= nil and type(pre.method) ~= "string" then bad("has a method that is not a string") end
+  for _, key in ipairs({"lo", "hi"}) do
+    local v = pre[key]
+    if type(v) ~= "table" or #v ~= 3 then bad("needs " .. key .. " = three numbers") end
+    for j = 1, 3 do
+      if type(v[j]) ~= "number" or v[j] ~= v[j] or math.abs(v[j]) == math.huge then bad("needs " .. key .. " = three finite numbers") end
+    end
+  end
+  return pre
+end
+
+-- out/notes.txt: what was masked and what was done about it.
+local function notes_text(notes, paths, ntiles)
+  local t = {"# deepcee detect: masked pixels (NaN or infinite) of this field"}
+  for _, b in ipairs({"g", "r", "i"}) do
+    t[#t + 1] = string.format("masked_fraction_%s = %.6f  # %s", b, notes.masked[b], paths[b])
+  end
+  t[#t + 1] = string.format("masked_pixels_set_to_0 = %d  # on purpose: 0 is blank sky in sky-subtracted images", notes.filled)
+  t[#t + 1] = string.format("tiles = %d, tiles_with_masked_pixels = %d, tiles_skipped = %d (more than %.0f %% masked)",
+    ntiles, #notes.tiles, #notes.skipped, 100 * M.max_tile_masked)
+  for _, x in ipairs(notes.tiles) do
+    t[#t + 1] = string.format("tile x0=%d y0=%d (picture px from the top left): masked %.4f%s", x.x0, x.y0, x.masked,
+      x.masked > M.max_tile_masked and " skipped" or "")
+  end
+  return table.concat(t, "\n") .. "\n"
+end
+
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
 -- in full-resolution 0-based FITS pixels (y up), best first.
 function M.run(user)
-  local cfg = util.config(M.defaults, user, "detect")
+  local cfg = util.config(M.defaults, user, "detect", M.ranges)
   local paths = {g = cfg.g, r = cfg.r, i = cfg.i}
   if cfg.dir ~= "" then paths.g, paths.r, paths.i = find_bands(cfg.dir)
   elseif cfg.g == "" or cfg.r == "" or cfg.i == "" then
@@ -82,8 +129,10 @@ function M.run(user)
   local meta = dc.weights_meta(weights)
   local model = nets.build(meta.network or "demo")
   model:load(weights)
-  local pre = meta.preprocess and load("return " .. meta.preprocess)()
-  if not pre then error("detect: " .. weights .. " does not say how its training images were made (no 'preprocess' metadata)", 0) end
+  if not meta.preprocess then
+    error("detect: " .. weights .. " does not say how its training images were made (no 'preprocess' metadata)", 0)
+  end
+  local pre = check_preprocess(util.parse_data(meta.preprocess, weights .. " (metadata 'preprocess')"), weights)
   local imgs, wcs, nx, ny = read_bands(paths)
   local f = pre.factor
   local sx, sy = math.floor(nx / f), math.floor(ny / f)
@@ -91,6 +140,34 @@ function M.run(user)
   if sx < tile or sy < tile then
     error(string.format("detect: the field is %dx%d px, smaller than the network's minimum of %dx%d px "
       .. "(%d px tiles at %g input px per network px)", nx, ny, tile * f, tile * f, tile, f), 0)
+  end
+  -- masked (NaN or infinite) pixels: measured per band, then set to 0 (blank sky: the images are
+  -- sky-subtracted) so that they neither poison the stretch nor look like sources
+  local notes = {masked = {}, tiles = {}, skipped = {}, filled = 0}
+  local function warn(fmt, ...)
+    local msg = string.format(fmt, ...)
+    notes[#notes + 1] = msg
+    if not cfg.quiet then io.stderr:write("detect: warning: ", msg, "\n") end
+  end
+  for k, b in ipairs({"g", "r", "i"}) do
+    local bad, all = imgs[k]:nonfinite()
+    if bad == all then
+      error(string.format("detect: the %s band (%s) has no finite pixel: nothing to detect on", b, paths[b]), 0)
+    end
+    notes.masked[b] = bad / all
+    if bad > 0 then warn("%.2f %% of the %s band (%s) is masked (NaN or infinite)", 100 * bad / all, b, paths[b]) end
+  end
+  local function tile_masked(x0, y0)
+    local worst = 0
+    for k = 1, 3 do
+      local bad, all = imgs[k]:nonfinite(x0 * f, (sy - tile - y0) * f, tile * f, tile * f)
+      worst = math.max(worst, bad / math.max(all, 1))
+    end
+    return worst
+  end
+  if notes.masked.g + notes.masked.r + notes.masked.i > 0 then
+    for k = 1, 3 do notes.filled = notes.filled + imgs[k]:fill_nonfinite(0) end
+    warn("%d masked pixels were set to 0 (blank sky) on purpose before detection", notes.filled)
   end
   -- downsample as the training cut-outs were (area averaging), then composite
   local small = {}
@@ -108,6 +185,14 @@ function M.run(user)
   local t0, done, total = dc.now(), 0, #xs * #ys
   for _, y0 in ipairs(ys) do       -- y0 counts rows from the top of the picture
     for _, x0 in ipairs(xs) do
+      local masked = (notes.filled > 0) and tile_masked(x0, y0) or 0
+      if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = x0 * f, y0 = y0 * f, masked = masked} end
+      if masked > M.max_tile_masked then
+        notes.skipped[#notes.skipped + 1] = {x0 = x0 * f, y0 = y0 * f, masked = masked}
+        warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", x0 * f, y0 * f, 100 * masked)
+        goto next_tile
+      end
+      do
       local tiles = {}
       for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
       local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
@@ -118,6 +203,8 @@ function M.run(user)
         end
       end
       for k = 1, 3 do tiles[k]:free() end
+      end
+      ::next_tile::
       done = done + 1
       if not cfg.quiet and (done % 10 == 0 or done == total) then
         local rate = done / math.max(dc.now() - t0, 1e-9)
@@ -164,11 +251,14 @@ function M.run(user)
     rgb:rect(math.floor(b[2]), math.floor(b[1]), math.floor(b[4]), math.floor(b[3]), 0xff3030, 2)
   end
   rgb:write_png(cfg.out .. "/candidates.png")
+  util.write_file(cfg.out .. "/notes.txt", notes_text(notes, paths, #xs * #ys))
   if not cfg.quiet then
     print(string.format("%d candidates above %.2f in %dx%d px; written to %s/candidates.{fits,csv,reg,png}",
       #out, cfg.threshold, nx, ny, cfg.out))
   end
   for k = 1, 3 do small[k]:free() imgs[k]:free() end
+  out.masked, out.masked_tiles, out.skipped_tiles, out.filled, out.warnings =
+    notes.masked, notes.tiles, notes.skipped, notes.filled, {table.unpack(notes)}
   return out
 end
 

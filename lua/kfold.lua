@@ -104,10 +104,9 @@ local function restore(saved, rows)
 end
 
 local function load_fold(path)
-  local chunk = loadfile(path, "t", {})
-  if not chunk then return nil end
-  local ok, v = pcall(chunk)
-  return ok and type(v) == "table" and v or nil
+  if not util.exists(path) then return nil end
+  local v = util.read_data(path, true)
+  return type(v) == "table" and v or nil
 end
 
 local function scored(detected, simulated, quiet)

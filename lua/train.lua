@@ -91,10 +91,10 @@ local LOSS_HEADER = "step,total,rpn_cls,rpn_box,dn_cls,dn_box,grad_norm,proposal
 -- detector must repeat it on new fields: input pixels per network pixel, tile size, stretch.
 -- Stored with the weights; nil when the dataset has no dataset.lua.
 function M.preprocess(dataset)
-  local chunk = loadfile(dataset .. "/dataset.lua", "t", {})
-  if not chunk then return nil end
-  local ok, d = pcall(chunk)
-  if not ok or type(d) ~= "table" or not d.image_px or not d.cutout_px then return nil end
+  local path = dataset .. "/dataset.lua"
+  if not util.exists(path) then return nil end
+  local d = util.read_data(path, true)
+  if type(d) ~= "table" or not d.image_px or not d.cutout_px then return nil end
   return util.serialize({factor = d.cutout_px / d.image_px, tile = d.image_px, method = "sqrt",
     lo = {d.lo_i, d.lo_r, d.lo_g}, hi = {d.hi_i, d.hi_r, d.hi_g}})
 end

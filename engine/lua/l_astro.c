@@ -119,6 +119,43 @@ static int image_set(lua_State *L)
     return 0;
 }
 
+/* img:nonfinite([x0, y0, nx, ny]) -> the count of NaN/infinite pixels in the rectangle (clipped to
+ * the image; default the whole image), and the count of pixels it covers. */
+static int image_nonfinite(lua_State *L)
+{
+    dc_image *img = check(L, 1, IMAGE_KEY);
+    lua_Integer x0 = luaL_optinteger(L, 2, 0), y0 = luaL_optinteger(L, 3, 0);
+    lua_Integer x1 = x0 + luaL_optinteger(L, 4, img->nx), y1 = y0 + luaL_optinteger(L, 5, img->ny);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > img->nx) x1 = img->nx;
+    if (y1 > img->ny) y1 = img->ny;
+    lua_Integer bad = 0, all = 0;
+    for (lua_Integer y = y0; y < y1; y++)
+        for (lua_Integer x = x0; x < x1; x++) {
+            all++;
+            bad += !isfinite(img->data[(size_t)y * img->nx + (size_t)x]);
+        }
+    lua_pushinteger(L, bad);
+    lua_pushinteger(L, all);
+    return 2;
+}
+
+/* img:fill_nonfinite(value) -> how many NaN/infinite pixels were set to value. */
+static int image_fill_nonfinite(lua_State *L)
+{
+    dc_image *img = check(L, 1, IMAGE_KEY);
+    float v = (float)luaL_checknumber(L, 2);
+    lua_Integer n = 0;
+    for (size_t i = 0; i < (size_t)img->nx * img->ny; i++)
+        if (!isfinite(img->data[i])) {
+            img->data[i] = v;
+            n++;
+        }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
 static int image_resample(lua_State *L)
 {
     dc_image *img = check(L, 1, IMAGE_KEY);
@@ -736,7 +773,8 @@ void dc_lua_open_astro(lua_State *L)
 {
     static const luaL_Reg image_m[] = {{"size", image_size}, {"get", image_get}, {"set", image_set},
                                        {"resample", image_resample}, {"crop", image_crop}, {"flip_x", image_flip_x},
-                                       {"to_tensor", image_to_tensor}, {NULL, NULL}};
+                                       {"to_tensor", image_to_tensor}, {"nonfinite", image_nonfinite},
+                                       {"fill_nonfinite", image_fill_nonfinite}, {NULL, NULL}};
     static const luaL_Reg header_m[] = {{"set", header_set}, {"get", header_get}, {"comment", header_comment},
                                         {"cards", header_cards}, {"wcs", header_wcs}, {NULL, NULL}};
     static const luaL_Reg wcs_m[] = {{"pix2world", wcs_pix2world}, {"world2pix", wcs_world2pix},
