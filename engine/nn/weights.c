@@ -2,7 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn/weights.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,17 +195,64 @@ static const char MAGIC[] = "DCWEIGHTS 1\n";
 
 static int put(gzFile f, const void *p, size_t n) { return n == 0 || gzwrite(f, p, (unsigned)n) == (int)n; }
 
+static int key_cmp(const void *a, const void *b)
+{
+    const char *const *x = a, *const *y = b;
+    return strcmp(*x, *y);
+}
+
+/* Remove temporaries "<name>.tmp<pid>" of path left by saves that were killed: those whose
+ * process no longer exists (a live process may be saving the same file right now). */
+static void remove_stale_temporaries(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    const char *base = slash ? slash + 1 : path;
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    if (!*dir) snprintf(dir, sizeof dir, "/");
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp", 4) != 0) continue;
+        const char *digits = n + bl + 4;
+        char *end;
+        long pid = strtol(digits, &end, 10);
+        if (!*digits || *end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[8192];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        remove(full);
+    }
+    closedir(d);
+}
+
 dc_status dc_weights_save(const dc_weights *w, const char *path)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    remove_stale_temporaries(path);
+    /* metadata in sorted key order: the same content always gives the same file */
+    const char **order = malloc(((size_t)w->nmeta + 1) * sizeof *order);
+    if (!order) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory saving %s", path);
+    for (int i = 0; i < w->nmeta; i++) order[i] = w->keys[i];
+    qsort(order, (size_t)w->nmeta, sizeof *order, key_cmp);
     gzFile f = gzopen(tmp, "wb6");
-    if (!f) return DC_FAIL(DC_STATUS_IO, "cannot write %s: %s", tmp, strerror(errno));
+    if (!f) {
+        int e = errno;
+        free(order);
+        return DC_FAIL(DC_STATUS_IO, "cannot write %s: %s", tmp, strerror(e));
+    }
     int ok = put(f, MAGIC, sizeof MAGIC - 1) && gzprintf(f, "meta %d\n", w->nmeta) > 0;
-    for (int i = 0; ok && i < w->nmeta; i++)
-        ok = gzprintf(f, "%zu %zu\n", strlen(w->keys[i]), strlen(w->values[i])) > 0 &&
-             put(f, w->keys[i], strlen(w->keys[i])) && put(f, w->values[i], strlen(w->values[i])) &&
-             put(f, "\n", 1);
+    for (int i = 0; ok && i < w->nmeta; i++) {
+        const char *key = order[i], *value = dc_weights_meta_get(w, key);
+        ok = gzprintf(f, "%zu %zu\n", strlen(key), strlen(value)) > 0 && put(f, key, strlen(key)) &&
+             put(f, value, strlen(value)) && put(f, "\n", 1);
+    }
+    free(order);
     ok = ok && gzprintf(f, "tensors %d\n", w->n) > 0;
     for (int i = 0; ok && i < w->n; i++) {
         const dc_weight_entry *e = &w->t[i];
@@ -227,13 +278,56 @@ dc_status dc_weights_save(const dc_weights *w, const char *path)
     return DC_STATUS_OK;
 }
 
-static int get_line(gzFile f, char *buf, int size)
+/* The decompressed stream, with its running CRC-32 and length for the gzip trailer check. */
+typedef struct reader { gzFile f; uLong crc; uint64_t len; } reader;
+
+static int rd(reader *r, void *buf, size_t n)
 {
-    if (!gzgets(f, buf, size)) return 0;
+    if (n == 0) return 1;
+    if (gzread(r->f, buf, (unsigned)n) != (int)n) return 0;
+    r->crc = crc32(r->crc, buf, (uInt)n);
+    r->len += n;
+    return 1;
+}
+
+static int get_line(reader *r, char *buf, int size)
+{
+    if (!gzgets(r->f, buf, size)) return 0;
     size_t n = strlen(buf);
+    r->crc = crc32(r->crc, (const Bytef *)buf, (uInt)n);
+    r->len += n;
     if (n == 0 || buf[n - 1] != '\n') return 0;
     buf[n - 1] = '\0';
     return 1;
+}
+
+/* A weights file is exactly one gzip member: it starts with the gzip magic and its last 8 bytes
+ * are the member's trailer, the CRC-32 and length (mod 2^32) of what was decompressed. A damaged
+ * trailer, bytes appended after it, or a file cut short all fail this. */
+static const char *check_trailer(const char *path, const reader *r)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return "cannot re-open it to check its checksum";
+    unsigned char t[8];
+    int ok = fseek(fp, -8, SEEK_END) == 0 && fread(t, 1, 8, fp) == 8;
+    fclose(fp);
+    if (!ok) return "too short for a gzip trailer";
+    uint32_t crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    uint32_t len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+    if (crc != (uint32_t)r->crc || len != (uint32_t)r->len)
+        return "checksum mismatch: the gzip trailer (CRC-32 and length) does not match the content, "
+               "or bytes follow it; the file is damaged or was altered";
+    return NULL;
+}
+
+static int gzip_magic(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 1; /* gzopen reports the error */
+    unsigned char m[2] = {0, 0};
+    size_t got = fread(m, 1, 2, fp);
+    fclose(fp);
+    return got == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
 static dc_status corrupt(const char *path, const char *what)
@@ -245,8 +339,10 @@ static dc_status corrupt(const char *path, const char *what)
 dc_status dc_weights_load(const char *path, dc_weights **out)
 {
     *out = NULL;
+    if (!gzip_magic(path)) return corrupt(path, "bad magic: not gzip-compressed");
     gzFile f = gzopen(path, "rb");
     if (!f) return DC_FAIL(DC_STATUS_IO, "cannot open weights file %s: %s", path, strerror(errno));
+    reader r = {f, crc32(0L, Z_NULL, 0), 0};
     dc_weights *w;
     dc_status st = dc_weights_new(&w);
     if (st != DC_STATUS_OK) {
@@ -255,17 +351,17 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
     }
     char line[1024];
     int count;
-    if (!get_line(f, line, sizeof line) || strcmp(line, "DCWEIGHTS 1") != 0) {
+    if (!get_line(&r, line, sizeof line) || strcmp(line, "DCWEIGHTS 1") != 0) {
         st = corrupt(path, "bad magic");
         goto done;
     }
-    if (!get_line(f, line, sizeof line) || sscanf(line, "meta %d", &count) != 1 || count < 0) {
+    if (!get_line(&r, line, sizeof line) || sscanf(line, "meta %d", &count) != 1 || count < 0) {
         st = corrupt(path, "bad metadata count");
         goto done;
     }
     for (int i = 0; i < count; i++) {
         size_t kl, vl;
-        if (!get_line(f, line, sizeof line) || sscanf(line, "%zu %zu", &kl, &vl) != 2 || kl > 4096 ||
+        if (!get_line(&r, line, sizeof line) || sscanf(line, "%zu %zu", &kl, &vl) != 2 || kl > 4096 ||
             vl > (1u << 24)) {
             st = corrupt(path, "bad metadata entry");
             goto done;
@@ -275,7 +371,7 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
             st = DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory reading %s", path);
             goto done;
         }
-        if (gzread(f, buf, (unsigned)(kl + vl + 1)) != (int)(kl + vl + 1) || buf[kl + vl] != '\n') {
+        if (!rd(&r, buf, kl + vl + 1) || buf[kl + vl] != '\n') {
             free(buf);
             st = corrupt(path, "truncated metadata");
             goto done;
@@ -288,14 +384,14 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
         free(buf);
         if (st != DC_STATUS_OK) goto done;
     }
-    if (!get_line(f, line, sizeof line) || sscanf(line, "tensors %d", &count) != 1 || count < 0) {
+    if (!get_line(&r, line, sizeof line) || sscanf(line, "tensors %d", &count) != 1 || count < 0) {
         st = corrupt(path, "bad tensor count");
         goto done;
     }
     for (int i = 0; i < count; i++) {
         char name[256];
         int ndim, shape[DC_WEIGHTS_MAX_DIMS] = {0}, used = 0;
-        if (!get_line(f, line, sizeof line) || sscanf(line, "%255s %d%n", name, &ndim, &used) != 2 ||
+        if (!get_line(&r, line, sizeof line) || sscanf(line, "%255s %d%n", name, &ndim, &used) != 2 ||
             ndim < 0 || ndim > DC_WEIGHTS_MAX_DIMS) {
             st = corrupt(path, "bad tensor header");
             goto done;
@@ -322,7 +418,7 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
         int ok = 1;
         for (size_t off = 0; ok && off < n; off += (1u << 24)) {
             size_t cnt = n - off < (1u << 24) ? n - off : (1u << 24);
-            ok = gzread(f, data + off, (unsigned)(cnt * sizeof(float))) == (int)(cnt * sizeof(float));
+            ok = rd(&r, data + off, cnt * sizeof(float));
         }
         if (!ok) {
             free(data);
@@ -331,9 +427,35 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
             st = corrupt(path, what);
             goto done;
         }
+        size_t bad = n;
+        for (size_t k = 0; k < n && bad == n; k++)
+            if (!isfinite(data[k])) bad = k;
+        if (bad < n) {
+            st = DC_FAIL(DC_STATUS_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu): the "
+                         "training that wrote it diverged; use an earlier checkpoint or retrain with a lower lr",
+                         path, name, (double)data[bad], bad);
+            free(data);
+            goto done;
+        }
         if ((st = add_owned(w, name, ndim, shape, n, data)) != DC_STATUS_OK) {
             free(data);
             goto done;
+        }
+    }
+    {
+        /* nothing may follow the last tensor, and the stream must end cleanly */
+        unsigned char extra;
+        int got = gzread(f, &extra, 1), zerr;
+        const char *msg = gzerror(f, &zerr);
+        if (got > 0) st = corrupt(path, "data after the last tensor");
+        else if (got < 0 || (zerr != Z_OK && zerr != Z_BUF_ERROR)) {
+            char what[300];
+            snprintf(what, sizeof what, "damaged compressed data: %s", msg);
+            st = corrupt(path, what);
+        } else if (!gzeof(f)) st = corrupt(path, "the compressed stream does not end");
+        else {
+            const char *why = check_trailer(path, &r);
+            if (why) st = corrupt(path, why);
         }
     }
 done:

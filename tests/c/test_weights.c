@@ -1,6 +1,8 @@
 /* Weights files: round trip, shape mismatches named, corrupt and truncated files, atomic saves. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,6 +77,74 @@ int main(void)
     CHECK_FAILS(dc_weights_save(w, bad), DC_STATUS_IO, "no/such/dir");
     CHECK_OK(dc_weights_load(path, &r));
     dc_weights_free(r);
+
+    /* checksum: bytes appended after the gzip member, a damaged trailer CRC, a damaged length */
+    snprintf(bad, sizeof bad, "%s/tail.dcw", dir);
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fputs("junk", f);
+    fclose(f);
+    CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_FORMAT, "checksum mismatch");
+    for (int k = 8; k >= 1; k -= 4) { /* byte size-8: CRC; size-4: length */
+        f = fopen(bad, "wb");
+        bytes[size - k] ^= 0x01;
+        fwrite(bytes, 1, (size_t)size, f);
+        bytes[size - k] ^= 0x01;
+        fclose(f);
+        CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_FORMAT, "tail.dcw");
+    }
+    /* the undamaged copy still loads (the checks reject the damage, not the file) */
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fclose(f);
+    CHECK_OK(dc_weights_load(bad, &r));
+    dc_weights_free(r);
+
+    /* metadata order: the same content set in another order gives a byte-identical file */
+    dc_weights *w2;
+    CHECK_OK(dc_weights_new(&w2));
+    CHECK_OK(dc_weights_meta_set(w2, "step", "121"));
+    CHECK_OK(dc_weights_meta_set(w2, "config", "return { network = 'demo',\n steps = 10 }"));
+    CHECK_OK(dc_weights_add(w2, "fn/conv1/w", 3, (int[]){3, 5, 7}, a));
+    CHECK_OK(dc_weights_add(w2, "fn/conv1/b", 1, (int[]){11}, b));
+    char path2[256];
+    snprintf(path2, sizeof path2, "%s/w2.dcw", dir);
+    CHECK_OK(dc_weights_save(w2, path2));
+    f = fopen(path2, "rb");
+    char *bytes2 = malloc((size_t)size + 1);
+    size_t got2 = fread(bytes2, 1, (size_t)size + 1, f);
+    fclose(f);
+    CHECK(got2 == (size_t)size && memcmp(bytes, bytes2, (size_t)size) == 0,
+          "metadata set in another order gave another file (%zu vs %ld bytes)", got2, size);
+    free(bytes2);
+
+    /* a non-finite value is an error at load naming the tensor */
+    float nanb[11];
+    memcpy(nanb, b, sizeof nanb);
+    nanb[4] = NAN;
+    dc_weights *w3;
+    CHECK_OK(dc_weights_new(&w3));
+    CHECK_OK(dc_weights_add(w3, "fn/conv1/b", 1, (int[]){11}, nanb));
+    snprintf(bad, sizeof bad, "%s/nan.dcw", dir);
+    CHECK_OK(dc_weights_save(w3, bad));
+    CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_FORMAT, "tensor fn/conv1/b holds a non-finite value");
+    dc_weights_free(w3);
+
+    /* stale temporaries of killed saves are removed at the next save; a live process's stays */
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    char stale[300], live[300];
+    snprintf(stale, sizeof stale, "%s.tmp%ld", path2, (long)child);
+    snprintf(live, sizeof live, "%s.tmp1", path2);
+    fclose(fopen(stale, "wb"));
+    fclose(fopen(live, "wb"));
+    CHECK_OK(dc_weights_save(w2, path2));
+    CHECK(access(stale, F_OK) != 0, "stale temporary %s was not removed", stale);
+    CHECK(access(live, F_OK) == 0, "the temporary of a live process (pid 1) was removed");
+    remove(live);
+    dc_weights_free(w2);
+
     free(bytes);
     dc_weights_free(w);
     return dc_test_finish("test_weights");
