@@ -160,19 +160,12 @@ function M.run(user)
   local function tile_masked(x0, y0)
     local worst = 0
     for k = 1, 3 do
-      local bad, all = imgs[k]:nonfinite(x0 * f, (sy - tile - y0) * f, tile * f, tile * f)
+      local bad, all = imgs[k]:nonfinite(math.floor(x0 * f), math.floor((sy - tile - y0) * f), math.floor(tile * f),
+        math.floor(tile * f))
       worst = math.max(worst, bad / math.max(all, 1))
     end
     return worst
   end
-  if notes.masked.g + notes.masked.r + notes.masked.i > 0 then
-    for k = 1, 3 do notes.filled = notes.filled + imgs[k]:fill_nonfinite(0) end
-    warn("%d masked pixels were set to 0 (blank sky) on purpose before detection", notes.filled)
-  end
-  -- downsample as the training cut-outs were (area averaging), then composite
-  local small = {}
-  for k = 1, 3 do small[k] = imgs[k]:resample(sx, sy) end
-  local rgb = dc.composite(small[1], small[2], small[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
   local step = math.max(1, math.floor(tile * (1 - cfg.overlap)))
   local function starts(n)
     local s = {}
@@ -182,14 +175,29 @@ function M.run(user)
   end
   local cand = {}
   local xs, ys = starts(sx), starts(sy)
+  local any_masked = notes.masked.g + notes.masked.r + notes.masked.i > 0
+  local tile_mask = {}  -- [y0][x0]: the tile's masked fraction, measured before the filling
+  for _, y0 in ipairs(ys) do
+    tile_mask[y0] = {}
+    for _, x0 in ipairs(xs) do tile_mask[y0][x0] = any_masked and tile_masked(x0, y0) or 0 end
+  end
+  if any_masked then
+    for k = 1, 3 do notes.filled = notes.filled + imgs[k]:fill_nonfinite(0) end
+    warn("%d masked pixels were set to 0 (blank sky) on purpose before detection", notes.filled)
+  end
+  -- downsample as the training cut-outs were (area averaging), then composite
+  local small = {}
+  for k = 1, 3 do small[k] = imgs[k]:resample(sx, sy) end
+  local rgb = dc.composite(small[1], small[2], small[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
   local t0, done, total = dc.now(), 0, #xs * #ys
   for _, y0 in ipairs(ys) do       -- y0 counts rows from the top of the picture
     for _, x0 in ipairs(xs) do
-      local masked = (notes.filled > 0) and tile_masked(x0, y0) or 0
-      if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = x0 * f, y0 = y0 * f, masked = masked} end
+      local masked = tile_mask[y0][x0]
+      local px, py = math.floor(x0 * f), math.floor(y0 * f) -- full-resolution picture pixels
+      if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = px, y0 = py, masked = masked} end
       if masked > M.max_tile_masked then
-        notes.skipped[#notes.skipped + 1] = {x0 = x0 * f, y0 = y0 * f, masked = masked}
-        warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", x0 * f, y0 * f, 100 * masked)
+        notes.skipped[#notes.skipped + 1] = {x0 = px, y0 = py, masked = masked}
+        warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", px, py, 100 * masked)
         goto next_tile
       end
       do

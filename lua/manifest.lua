@@ -16,17 +16,54 @@
 --   scale      arcsec per image pixel
 --   offset_x, offset_y       offset of the cut-out centre from the cluster, arcsec
 --   simulated  1 for simulated skies, 0 for real images
+local util = require("deepcee_util")
+
 local M = {}
 
 M.columns = {"file", "split", "id", "ra", "dec", "z", "richness", "n200", "bcg_rmag", "ymin", "xmin",
   "ymax", "xmax", "cx", "cy", "img_ra", "img_dec", "scale", "offset_x", "offset_y", "simulated"}
 local text = {file = true, split = true, id = true}
 
+-- Fields of one CSV line (RFC 4180 quoting: a field in double quotes may hold commas, and "" is
+-- a quote); nil and a message for an unterminated quote.
 local function split_csv(line)
-  local out = {}
-  for field in (line .. ","):gmatch("([^,]*),") do out[#out + 1] = field end
-  return out
+  local out, pos, n = {}, 1, #line
+  while true do
+    if line:sub(pos, pos) == '"' then
+      local parts, p = {}, pos + 1
+      while true do
+        local q = line:find('"', p, true)
+        if not q then return nil, "unterminated quoted field" end
+        parts[#parts + 1] = line:sub(p, q - 1)
+        if line:sub(q + 1, q + 1) == '"' then
+          parts[#parts + 1] = '"'
+          p = q + 2
+        else
+          pos = q + 1
+          break
+        end
+      end
+      out[#out + 1] = table.concat(parts)
+      local c = line:sub(pos, pos)
+      if c == "," then pos = pos + 1
+      elseif pos > n then return out
+      else return nil, "text after a quoted field" end
+    else
+      local c = line:find(",", pos, true)
+      if not c then out[#out + 1] = line:sub(pos) return out end
+      out[#out + 1] = line:sub(pos, c - 1)
+      pos = c + 1
+    end
+  end
 end
+M.split_csv = split_csv
+
+-- One CSV field: quoted when it holds a comma or a quote (M.write refuses line breaks).
+local function csv_field(v)
+  if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+M.csv_field = csv_field
 
 -- Read folder/manifest.csv; every row's numeric fields are numbers. Errors name the file, row
 -- and column.
@@ -36,7 +73,7 @@ function M.read(folder)
   if not f then error(string.format("cannot open the dataset manifest %s (%s): build the dataset first", path, err), 2) end
   local header = f:read("l")
   if not header then f:close() error(path .. " is empty", 2) end
-  local names = split_csv(header)
+  local names = split_csv(header) or {}
   local index = {}
   for i, n in ipairs(names) do index[n] = i end
   for _, c in ipairs(M.columns) do
@@ -46,7 +83,11 @@ function M.read(folder)
   for line in f:lines() do
     lineno = lineno + 1
     if line ~= "" then
-      local fields = split_csv(line)
+      local fields, why = split_csv(line)
+      if not fields then
+        f:close()
+        error(string.format("%s line %d: %s", path, lineno, why), 2)
+      end
       if #fields ~= #names then
         f:close()
         error(string.format("%s line %d: %d fields, expected %d", path, lineno, #fields, #names), 2)
@@ -77,12 +118,11 @@ function M.read(folder)
   return rows
 end
 
--- Write rows (tables with every column) to folder/manifest.csv atomically.
+-- Write rows (tables with every column) to folder/manifest.csv atomically and checked
+-- (util.write_atomic): a failed write leaves the previous manifest as it was.
 function M.write(folder, rows)
   local path = folder .. "/manifest.csv"
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(table.concat(M.columns, ","), "\n")
+  local lines = {table.concat(M.columns, ",")}
   for _, r in ipairs(rows) do
     local out = {}
     for i, c in ipairs(M.columns) do
@@ -93,12 +133,18 @@ function M.write(folder, rows)
         elseif math.type(v) == "integer" then v = tostring(v)
         else v = string.format("%.10g", v) end
       end
-      out[i] = tostring(v)
+      v = tostring(v)
+      if v:find("[\r\n]") then
+        error(string.format("manifest row for %s: '%s' holds a line break, which a manifest cannot store", tostring(r.file), c), 2)
+      end
+      out[i] = csv_field(v)
     end
-    f:write(table.concat(out, ","), "\n")
+    lines[#lines + 1] = table.concat(out, ",")
   end
-  f:close()
-  assert(os.rename(tmp, path))
+  local ok, err = pcall(util.write_atomic, path, function(w)
+    for _, l in ipairs(lines) do w(l, "\n") end
+  end)
+  if not ok then error(err, 2) end
 end
 
 -- Rows of one split.

@@ -30,6 +30,19 @@ M.defaults = {
   quiet = false,
 }
 
+-- Allowed values of the numeric keys (util.config: key, value and range named in the message).
+M.ranges = {
+  steps = {1, 1e9, "integer"},
+  lr = {1e-9, 1},                -- the paper's 2e-4 and the demo's 5e-3 sit well inside
+  lr_decay_at = {0, 0.99},
+  lr_decay = {1e-6, 1},
+  momentum = {0, 0.999},
+  clip_norm = {1e-6, 1e6},
+  seed = {0, 2 ^ 53, "integer"},
+  checkpoint_every = {1, 1e9, "integer"},
+  log_every = {1, 1e9, "integer"},
+}
+
 -- The example and flip of a step: a fixed function of (seed, step), so a resumed run sees the
 -- same sequence. Each epoch is a permutation of the training rows.
 local function schedule(seed, step, n)
@@ -99,18 +112,30 @@ function M.preprocess(dataset)
     lo = {d.lo_i, d.lo_r, d.lo_g}, hi = {d.hi_i, d.hi_r, d.hi_g}})
 end
 
+local function close_log(log, path)
+  local ok, err = log:close()
+  if not ok then error(string.format("train: cannot write %s: %s", path, tostring(err)), 0) end
+end
+
+local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
+-- A step whose loss or gradient norm is not finite ends the run with an error; its state is
+-- not saved, so the last checkpoint on disk (step `good`, nil: none) stays the last good one.
+local function check_finite(last, step, log, path, ckpt, good)
+  if finite(last.total) and finite(last.grad_norm) then return end
+  dc.handle_interrupts(false)
+  pcall(log.close, log)
+  error(string.format("train: step %d: the %s is not finite (loss %s, gradient norm %s): training diverged; "
+    .. "nothing of this step was saved%s; lower lr= or clip_norm= and run again", step,
+    finite(last.total) and "gradient norm" or "loss", tostring(last.total), tostring(last.grad_norm),
+    good and string.format(" and %s (the last good checkpoint, step %d) is kept", ckpt, good) or ""), 0)
+end
+
 -- Train; returns {model=, run=, steps=, trained= (steps run by this call: 0 when the run folder
 -- held a finished run), last=losses, seconds=, config=}.
 function M.run(user)
-  local cfg = util.config(M.defaults, user, "train")
+  local cfg = util.config(M.defaults, user, "train", M.ranges)
   if cfg.dataset == "" then error("train: set dataset=FOLDER (a folder with manifest.csv)", 2) end
-  if cfg.steps < 1 or cfg.checkpoint_every < 1 or cfg.log_every < 1 then
-    error("train: steps, checkpoint_every and log_every must be at least 1", 2)
-  end
-  if not (cfg.lr_decay_at >= 0 and cfg.lr_decay_at < 1) or not (cfg.lr_decay > 0) then
-    error(string.format("train: lr_decay_at must be in [0, 1) and lr_decay positive (got %s and %s)",
-      tostring(cfg.lr_decay_at), tostring(cfg.lr_decay)), 2)
-  end
   local rows = training_rows(manifest.read(cfg.dataset), cfg.clusters, cfg.dataset)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
   util.mkdir(cfg.out)
@@ -146,13 +171,16 @@ function M.run(user)
   local loss_path = cfg.out .. "/losses.csv"
   local kept = read_losses(loss_path, start - 1)
   util.write_file(loss_path, LOSS_HEADER .. "\n" .. table.concat(kept, "\n") .. (#kept > 0 and "\n" or ""))
-  local log = assert(io.open(loss_path, "a"))
+  local log, lerr = io.open(loss_path, "a")
+  if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
 
   local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
                 network = cfg.network, preprocess = M.preprocess(cfg.dataset)}
+  local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
   local function save(step, path, with_opt)
     meta.step = step
     model:save(path or ckpt, meta, with_opt ~= false)
+    if not path then last_ckpt = step end
   end
 
   dc.handle_interrupts(true)
@@ -169,11 +197,12 @@ function M.run(user)
     local img <close> = util.load_image(r.path, flip)
     local width = img:shape()[4]
     last = model:train_step(img, {row_box(r, width, flip)})
+    check_finite(last, step, log, loss_path, ckpt, last_ckpt)
     done = step
-    log:write(string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total, last.rpn_cls,
+    util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total, last.rpn_cls,
       last.rpn_box, last.dn_cls, last.dn_box, last.grad_norm, last.proposals))
     if step % cfg.checkpoint_every == 0 or step == cfg.steps then
-      log:flush()
+      util.flush_checked(log, loss_path)
       save(step)
     end
     if not cfg.quiet and (step % cfg.log_every == 0 or step == cfg.steps) then
@@ -185,13 +214,13 @@ function M.run(user)
       io.stdout:flush()
     end
     if dc.interrupted() then
-      log:close()
+      close_log(log, loss_path)
       save(step)
       dc.handle_interrupts(false)
       error(string.format("interrupted at step %d; checkpoint written to %s (run again to resume)", step, ckpt), 0)
     end
   end
-  log:close()
+  close_log(log, loss_path)
   dc.handle_interrupts(false)
   save(done, cfg.out .. "/weights.dcw", false)
   return {model = model, run = cfg.out, steps = done, trained = done - start + 1, last = last,

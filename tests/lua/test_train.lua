@@ -81,7 +81,7 @@ end
 local la, ld = lines_of(csv), lines_of(io.open(dir .. "/d/losses.csv"):read("a"))
 for i = 1, 5 do assert(la[i] == ld[i], "lr decay changed line " .. i .. " of losses.csv") end
 for i = 6, 7 do assert(la[i] ~= ld[i], "lr decay did not change step " .. (i - 1)) end
-expect_error(function() train.run(with({out = dir .. "/e", lr_decay_at = 1.5})) end, "lr_decay_at must be in [0, 1)")
+expect_error(function() train.run(with({out = dir .. "/e", lr_decay_at = 1.5})) end, "lr_decay_at=1.5 is out of range")
 
 -- a changed configuration is refused, an unknown key is an error
 expect_error(function() train.run(with({out = dir .. "/b", steps = 8, lr = 0.02})) end, "another configuration")
