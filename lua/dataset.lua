@@ -101,6 +101,19 @@ M.defaults = {
   quiet = false,              -- no progress output
 }
 
+-- Allowed values of the numeric keys (util.config); cross-key rules are in check_config.
+local SEED = {0, 2 ^ 53, "integer"}
+M.ranges = {
+  seed = SEED, ra_min = {0, 360}, ra_max = {0, 360}, dec_min = {-90, 90}, dec_max = {-90, 90},
+  cut_z_min = {0, 10}, cut_z_max = {0, 10}, cut_n200_min = {0, 1e6}, cut_richness_min = {0, 1e6},
+  cut_dec_min = {-90, 90}, max_clusters = {0, 1e7, "integer"}, offsets = {1, 1000, "integer"},
+  cutout_px = {16, 20000, "integer"}, max_offset = {0, 3600}, image_px = {16, 8192, "integer"},
+  box_kpc = {1, 10000}, h0 = {20, 200}, om = {0.01, 1},
+  lo_g = {-1e6, 1e6}, lo_r = {-1e6, 1e6}, lo_i = {-1e6, 1e6}, hi_g = {-1e6, 1e6}, hi_r = {-1e6, 1e6}, hi_i = {-1e6, 1e6},
+  test_fraction = {0, 0.99}, unseen_offsets = {1, 1000, "integer"},
+  unseen_ra_min = {0, 360}, unseen_ra_max = {0, 360}, unseen_dec_min = {-90, 90}, unseen_dec_max = {-90, 90},
+}
+
 -- Named settings on top of the defaults. paper: the paper's 497 clusters (its cuts left 497 after
 -- an Abell match the simulated catalogue has no column for; the survey holds ~550 passing the
 -- cuts, of which 497 are drawn with the seed) -> 1,988 images. demo: ~110 clusters x 4 at 256 px
@@ -583,7 +596,7 @@ end
 -- manifest rows of the main set, those of the unseen set (nil when not built), and timings
 -- {seconds, image_seconds (making images, both sets), made (images made), kept (found on disk)}.
 function M.build(user)
-  local cfg = util.config(M.defaults, user, "dataset")
+  local cfg = util.config(M.defaults, user, "dataset", M.ranges)
   check_config(cfg)
   local t0 = dc.now()
   local resumed = claim(cfg, cfg.out, config_text(cfg))

@@ -36,7 +36,7 @@ function M.config(defaults, user, where, ranges)
       error(string.format("%s: range given for '%s', which is not a numeric key", where, tostring(k)), 2)
     end
     local lo, hi, kind = r[1], r[2], r[3]
-    local what = string.format("%s %s..%s", kind == "integer" and "an integer in" or "in", tostring(lo), tostring(hi))
+    local what = string.format("%s %.15g..%.15g", kind == "integer" and "an integer in" or "in", lo, hi)
     if kind == "integer" then
       if v ~= math.floor(v) then
         error(string.format("%s: %s=%s must be %s (a whole number)", where, k, tostring(v), what), 2)

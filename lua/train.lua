@@ -138,6 +138,7 @@ function M.run(user)
   if cfg.dataset == "" then error("train: set dataset=FOLDER (a folder with manifest.csv)", 2) end
   local rows = training_rows(manifest.read(cfg.dataset), cfg.clusters, cfg.dataset)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
+  local preprocess = M.preprocess(cfg.dataset) -- read (as data) before any work: a bad file stops here
   util.mkdir(cfg.out)
   local model, netcfg = nets.build(cfg.network, {lr = cfg.lr, momentum = cfg.momentum, clip_norm = cfg.clip_norm})
   if not cfg.quiet then
@@ -175,7 +176,7 @@ function M.run(user)
   if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
 
   local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
-                network = cfg.network, preprocess = M.preprocess(cfg.dataset)}
+                network = cfg.network, preprocess = preprocess}
   local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
   local function save(step, path, with_opt)
     meta.step = step

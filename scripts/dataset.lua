@@ -19,7 +19,7 @@ end
 local base = datasets.presets[preset]
 if not base then error(string.format("datasets: unknown preset '%s' (paper, demo)", preset), 0) end
 -- the preset first, the command line on top; both checked against the defaults
-local defaults = util.config(datasets.defaults, base, "datasets preset " .. preset)
-local cfg = util.args(defaults, rest, "datasets")
+local defaults = util.config(datasets.defaults, base, "datasets preset " .. preset, datasets.ranges)
+local cfg = util.args(defaults, rest, "datasets", datasets.ranges)
 dc.handle_interrupts(true)
 datasets.build(cfg)

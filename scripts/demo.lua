@@ -20,7 +20,8 @@ local cfg = util.args({
   quick = false,           -- a small, fast variant (the end-to-end test)
   folds = 0,               -- k >= 2: k-fold cross-validation by cluster instead of the 90/10 split
   fold_seed = 0,           -- the folds' seed (0: seed)
-}, {...}, "demo")
+}, {...}, "demo", {seed = {0, 2 ^ 53, "integer"}, clusters = {2, 1e6, "integer"}, steps = {1, 1e9, "integer"},
+  lr = {1e-9, 1}, lr_decay_at = {0, 0.99}, folds = {0, 1000, "integer"}, fold_seed = {0, 2 ^ 53, "integer"}})
 if cfg.quick then cfg.clusters, cfg.steps = 30, 300 end
 
 -- the demo preset: 1000 px cut-outs written at 256 px (lua/dataset.lua)

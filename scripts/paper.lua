@@ -15,7 +15,9 @@ local experiment = require("experiment")
 
 local cfg = util.args({out = "paper-run", steps = 7458, lr = 0.0002, seed = 1, source = "sim", catalog = "",
   images = "", unseen_catalog = "", unseen = true, clusters = 497, checkpoint_every = 100, folds = 0, fold_seed = 0},
-  {...}, "paper")
+  {...}, "paper", {steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, seed = {0, 2 ^ 53, "integer"},
+  clusters = {1, 1e7, "integer"}, checkpoint_every = {1, 1e9, "integer"}, folds = {0, 1000, "integer"},
+  fold_seed = {0, 2 ^ 53, "integer"}})
 local data = {}
 for k, v in pairs(dataset.presets.paper) do data[k] = v end
 data.seed, data.source, data.catalog, data.images, data.unseen_catalog, data.unseen, data.max_clusters =

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# deepcee set-up: install the missing Debian packages (as root; otherwise print the apt-get line),
+# deepcee set-up: install the missing Debian packages (as root directly; as a user through sudo when
+# it exists; otherwise print the apt-get line),
 # configure and build in ./build, then run what was asked:
 #   scripts/setup.sh demo [k=v ...]   the main job (the demo on a simulated survey)
 #   scripts/setup.sh test             the whole test suite (ctest)
@@ -16,15 +17,18 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    echo "deepcee setup: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    as_root=()                       # root (a fresh Debian 12 has no sudo): run apt-get directly
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)                   # a user with sudo: it may ask for the password
   else
-    echo "deepcee setup: missing Debian packages; install them with:" >&2
-    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    echo "deepcee setup: missing Debian packages and no sudo; as root, install them with:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
+  echo "deepcee setup: installing ${missing[*]}"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -14,7 +14,9 @@ for _, k in ipairs({"ra", "dec", "seed", "seeing", "camcol", "r_limit", "galaxy_
                     "saturation", "noise"}) do
   defaults[k] = d.field[k]
 end
-local opt = util.args(defaults, {...}, "sim.lua")
+local opt = util.args(defaults, {...}, "sim.lua", {size = {64, 20000, "integer"}, clusters = {0, 1000, "integer"},
+  preview = {16, 8192, "integer"}, seed = {0, 2 ^ 53, "integer"}, camcol = {0, 6, "integer"}, ra = {0, 360},
+  dec = {-90, 90}})
 
 local function step(msg, fn)
   io.write(msg, " ... ")
