@@ -41,6 +41,43 @@ static const mog mog_moffat[] = {
 };
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Moffat mixtures for beta = 2.5, 2.6, ..., 5.0 (randomised PSFs, docs/simulated-sky.md). Fitted
+ * once offline by NNLS to the normalised Moffat (flux within 60 FWHM) on 400 radii to 6 FWHM,
+ * weighted by 1/profile^2 (relative error; 0.3 beyond 3.5 FWHM) with the weights' sum held at 1,
+ * from candidate variances 0.04 x 2.5^k FWHM^2 (k = 0..8). Largest relative error to 3 FWHM:
+ * 0.4 % (beta 2.5) rising to 3.7 % (beta 5); test_sim_vary checks every row. */
+#define MOFFAT_BETA0 2.5
+#define MOFFAT_DBETA 0.1
+#define MOFFAT_NBETA 26
+static const struct { int n; mog c[9]; } mog_moffat_beta[MOFFAT_NBETA] = {
+    {9, {{2.752365218e-04, 4.000000000e-02}, {1.619060184e-01, 1.000000000e-01}, {4.227007225e-01, 2.500000000e-01}, {2.737300777e-01, 6.250000000e-01}, {1.010437109e-01, 1.562500000e+00}, {2.933856851e-02, 3.906250000e+00}, {8.553213920e-03, 9.765625000e+00}, {1.074594807e-03, 2.441406250e+01}, {1.377856846e-03, 6.103515625e+01}}},
+    {8, {{1.652694761e-01, 1.000000000e-01}, {4.385376390e-01, 2.500000000e-01}, {2.703840242e-01, 6.250000000e-01}, {9.272380934e-02, 1.562500000e+00}, {2.463252714e-02, 3.906250000e+00}, {6.827189800e-03, 9.765625000e+00}, {2.632216087e-04, 2.441406250e+01}, {1.362112853e-03, 6.103515625e+01}}},
+    {7, {{1.677891501e-01, 1.000000000e-01}, {4.540450672e-01, 2.500000000e-01}, {2.662982407e-01, 6.250000000e-01}, {8.481778731e-02, 1.562500000e+00}, {2.066849451e-02, 3.906250000e+00}, {5.337830995e-03, 9.765625000e+00}, {1.043429173e-03, 6.103515625e+01}}},
+    {7, {{1.700954436e-01, 1.000000000e-01}, {4.688338642e-01, 2.500000000e-01}, {2.616382498e-01, 6.250000000e-01}, {7.738395518e-02, 1.562500000e+00}, {1.731155394e-02, 3.906250000e+00}, {4.119274001e-03, 9.765625000e+00}, {6.176592103e-04, 6.103515625e+01}}},
+    {7, {{1.722014777e-01, 1.000000000e-01}, {4.828873244e-01, 2.500000000e-01}, {2.564894465e-01, 6.250000000e-01}, {7.045699301e-02, 1.562500000e+00}, {1.445408563e-02, 3.906250000e+00}, {3.191299888e-03, 9.765625000e+00}, {3.193728097e-04, 6.103515625e+01}}},
+    {7, {{1.741308104e-01, 1.000000000e-01}, {4.962555433e-01, 2.500000000e-01}, {2.509492733e-01, 6.250000000e-01}, {6.403166133e-02, 1.562500000e+00}, {1.203512458e-02, 3.906250000e+00}, {2.482881926e-03, 9.765625000e+00}, {1.147051661e-04, 6.103515625e+01}}},
+    {6, {{1.759179612e-01, 1.000000000e-01}, {5.089337261e-01, 2.500000000e-01}, {2.451380953e-01, 6.250000000e-01}, {5.807109120e-02, 1.562500000e+00}, {1.001675785e-02, 3.906250000e+00}, {1.922368301e-03, 9.765625000e+00}}},
+    {6, {{1.776222345e-01, 1.000000000e-01}, {5.208330504e-01, 2.500000000e-01}, {2.392223239e-01, 6.250000000e-01}, {5.250176794e-02, 1.562500000e+00}, {8.388187236e-03, 3.906250000e+00}, {1.432436043e-03, 9.765625000e+00}}},
+    {6, {{1.791940074e-01, 1.000000000e-01}, {5.322260623e-01, 2.500000000e-01}, {2.330911149e-01, 6.250000000e-01}, {4.741301187e-02, 1.562500000e+00}, {7.009373655e-03, 3.906250000e+00}, {1.066429883e-03, 9.765625000e+00}}},
+    {6, {{1.806463948e-01, 1.000000000e-01}, {5.431386844e-01, 2.500000000e-01}, {2.268022033e-01, 6.250000000e-01}, {4.277344663e-02, 1.562500000e+00}, {5.846011373e-03, 3.906250000e+00}, {7.932594273e-04, 9.765625000e+00}}},
+    {6, {{1.819908586e-01, 1.000000000e-01}, {5.535952986e-01, 2.500000000e-01}, {2.204053178e-01, 6.250000000e-01}, {3.855162640e-02, 1.562500000e+00}, {4.867322353e-03, 3.906250000e+00}, {5.895761537e-04, 9.765625000e+00}}},
+    {6, {{1.832375052e-01, 1.000000000e-01}, {5.636186419e-01, 2.500000000e-01}, {2.139432850e-01, 6.250000000e-01}, {3.471661482e-02, 1.562500000e+00}, {4.046092470e-03, 3.906250000e+00}, {4.378606279e-04, 9.765625000e+00}}},
+    {6, {{1.843953194e-01, 1.000000000e-01}, {5.732298085e-01, 2.500000000e-01}, {2.074529571e-01, 6.250000000e-01}, {3.123840989e-02, 1.562500000e+00}, {3.358528077e-03, 3.906250000e+00}, {3.249771383e-04, 9.765625000e+00}}},
+    {6, {{1.854723522e-01, 1.000000000e-01}, {5.824483114e-01, 2.500000000e-01}, {2.009659968e-01, 6.250000000e-01}, {2.808824554e-02, 1.562500000e+00}, {2.784010368e-03, 3.906250000e+00}, {2.410836999e-04, 9.765625000e+00}}},
+    {6, {{1.864758711e-01, 1.000000000e-01}, {5.912921798e-01, 2.500000000e-01}, {1.945095428e-01, 6.250000000e-01}, {2.523879565e-02, 1.562500000e+00}, {2.304799279e-03, 3.906250000e+00}, {1.788112619e-04, 9.765625000e+00}}},
+    {6, {{1.874124798e-01, 1.000000000e-01}, {5.997780751e-01, 2.500000000e-01}, {1.881067772e-01, 6.250000000e-01}, {2.266430094e-02, 1.562500000e+00}, {1.905720604e-03, 3.906250000e+00}, {1.326463091e-04, 9.765625000e+00}}},
+    {6, {{1.882882152e-01, 1.000000000e-01}, {6.079214117e-01, 2.500000000e-01}, {1.817774129e-01, 6.250000000e-01}, {2.034063582e-02, 1.562500000e+00}, {1.573857538e-03, 3.906250000e+00}, {9.846682947e-05, 9.765625000e+00}}},
+    {6, {{1.891086217e-01, 1.000000000e-01}, {6.157364832e-01, 2.500000000e-01}, {1.755381132e-01, 6.250000000e-01}, {1.824532889e-02, 1.562500000e+00}, {1.298259241e-03, 3.906250000e+00}, {7.319377135e-05, 9.765625000e+00}}},
+    {6, {{1.898788140e-01, 1.000000000e-01}, {6.232365782e-01, 2.500000000e-01}, {1.694028570e-01, 6.250000000e-01}, {1.635754821e-02, 1.562500000e+00}, {1.069673271e-03, 3.906250000e+00}, {5.452937156e-05, 9.765625000e+00}}},
+    {6, {{1.906035227e-01, 1.000000000e-01}, {6.304340954e-01, 2.500000000e-01}, {1.633832558e-01, 6.250000000e-01}, {1.465806043e-02, 1.562500000e+00}, {8.803048750e-04, 3.906250000e+00}, {4.076078697e-05, 9.765625000e+00}}},
+    {6, {{1.912871327e-01, 1.000000000e-01}, {6.373406464e-01, 2.500000000e-01}, {1.574888331e-01, 6.250000000e-01}, {1.312917121e-02, 1.562500000e+00}, {7.236037344e-04, 3.906250000e+00}, {3.061278571e-05, 9.765625000e+00}}},
+    {6, {{1.919337125e-01, 1.000000000e-01}, {6.439671509e-01, 2.500000000e-01}, {1.517272697e-01, 6.250000000e-01}, {1.175465241e-02, 1.562500000e+00}, {5.940772003e-04, 3.906250000e+00}, {2.313728407e-05, 9.765625000e+00}}},
+    {6, {{1.925470351e-01, 1.000000000e-01}, {6.503239241e-01, 2.500000000e-01}, {1.461046210e-01, 6.250000000e-01}, {1.051966110e-02, 1.562500000e+00}, {4.871282308e-04, 3.906250000e+00}, {1.763054742e-05, 9.765625000e+00}}},
+    {6, {{1.931305966e-01, 1.000000000e-01}, {6.564207527e-01, 2.500000000e-01}, {1.406255102e-01, 6.250000000e-01}, {9.410653652e-03, 1.562500000e+00}, {3.989157876e-04, 3.906250000e+00}, {1.357115546e-05, 9.765625000e+00}}},
+    {6, {{1.936876296e-01, 1.000000000e-01}, {6.622669628e-01, 2.500000000e-01}, {1.352933009e-01, 6.250000000e-01}, {8.415297907e-03, 1.562500000e+00}, {3.262352890e-04, 3.906250000e+00}, {1.057355143e-05, 9.765625000e+00}}},
+    {6, {{1.942211139e-01, 1.000000000e-01}, {6.678714791e-01, 2.500000000e-01}, {1.301102515e-01, 6.250000000e-01}, {7.522385529e-03, 1.562500000e+00}, {2.664167417e-04, 3.906250000e+00}, {8.353282877e-06, 9.765625000e+00}}},
+};
+
 int dc_sim_profile_mixture(dc_sim_profile p, const double **weights_variances)
 {
     /* mog is two packed doubles, so the tables read as flat {w, v} pairs */
@@ -73,6 +110,40 @@ double dc_sim_profile_value(dc_sim_profile p, double r)
     }
     }
     return 0;
+}
+
+static int moffat_row(double beta)
+{
+    long i = lround((beta - MOFFAT_BETA0) / MOFFAT_DBETA);
+    return i < 0 ? 0 : i >= MOFFAT_NBETA ? MOFFAT_NBETA - 1 : (int)i;
+}
+
+double dc_sim_moffat_beta_nearest(double beta)
+{
+    if (beta == DC_SIM_MOFFAT_BETA) return beta;
+    return MOFFAT_BETA0 + MOFFAT_DBETA * moffat_row(beta);
+}
+
+int dc_sim_moffat_mixture(double beta, const double **weights_variances)
+{
+    if (beta == DC_SIM_MOFFAT_BETA) return dc_sim_profile_mixture(DC_SIM_PROFILE_MOFFAT, weights_variances);
+    int i = moffat_row(beta);
+    *weights_variances = &mog_moffat_beta[i].c[0].w;
+    return mog_moffat_beta[i].n;
+}
+
+double dc_sim_moffat_value(double beta, double r)
+{
+    double alpha = 1.0 / (2 * sqrt(pow(2, 1 / beta) - 1));
+    return pow(1 + r * r / (alpha * alpha), -beta);
+}
+
+void dc_sim_psf_default(dc_sim_psf *p, double fwhm)
+{
+    memset(p, 0, sizeof *p);
+    p->fwhm = fwhm;
+    p->beta = DC_SIM_MOFFAT_BETA;
+    p->wing_scale = 4;
 }
 
 /* Add flux * N(centre, [sxx sxy; sxy syy]) sampled at pixel centres wherever it exceeds eps.
@@ -183,6 +254,112 @@ void dc_sim_render_object(float *img, int w, int h, const dc_sim_object *o, int 
     if (fb < 1)
         add_component(img, w, h, o->x, o->y, DC_SIM_PROFILE_EXP, o->re_disc / pixel_scale,
                       o->q_disc, o->pa, flux * (1 - fb), fwhm_px, eps);
+}
+
+/* ---- general PSFs (randomised conditions) --------------------------------------------------- */
+
+/* The PSF as Gaussians {w, cxx, cxy, cyy} in pixels^2 (pixel box not included). */
+#define PSF_MAXC 12
+typedef struct { int n; double w[PSF_MAXC], xx[PSF_MAXC], xy[PSF_MAXC], yy[PSF_MAXC]; } psf_mix;
+
+static void psf_mix_make(const dc_sim_psf *p, double pixel_scale, psf_mix *m)
+{
+    const double *pm;
+    int np = dc_sim_moffat_mixture(p->beta, &pm);
+    double f = p->fwhm / pixel_scale, f2 = f * f;
+    /* area-preserving elliptical stretch: a^2 / b^2 = (1 + e) / (1 - e) */
+    double e = p->e, a2 = sqrt((1 + e) / (1 - e)), b2 = 1 / a2;
+    double th = p->pa * M_PI / 180, ux = -sin(th), uy = cos(th);
+    double kxx = a2 * ux * ux + b2 * uy * uy, kyy = a2 * uy * uy + b2 * ux * ux, kxy = (a2 - b2) * ux * uy;
+    double core = 1 - p->wing_frac;
+    m->n = 0;
+    for (int k = 0; k < np; k++) {
+        double v = pm[2 * k + 1] * f2;
+        m->w[m->n] = core * pm[2 * k];
+        m->xx[m->n] = v * kxx;
+        m->xy[m->n] = v * kxy;
+        m->yy[m->n] = v * kyy;
+        m->n++;
+    }
+    if (p->wing_frac > 0) { /* Gaussian wing: sigma = FWHM / 2.3548 */
+        double v = pow(p->wing_scale * f / 2.354820045, 2);
+        m->w[m->n] = p->wing_frac;
+        m->xx[m->n] = v * kxx;
+        m->xy[m->n] = v * kxy;
+        m->yy[m->n] = v * kyy;
+        m->n++;
+    }
+}
+
+static void add_component_psf(float *img, int w, int h, double xc, double yc, dc_sim_profile prof,
+                              double re_px, double q, double pa_deg, double flux, const psf_mix *pm,
+                              double eps)
+{
+    const double *gm;
+    int ng = dc_sim_profile_mixture(prof, &gm);
+    double pxx = 0, pxy = 0, pyy = 0; /* the PSF's covariance */
+    for (int k = 0; k < pm->n; k++) {
+        pxx += pm->w[k] * pm->xx[k];
+        pxy += pm->w[k] * pm->xy[k];
+        pyy += pm->w[k] * pm->yy[k];
+    }
+    double psf_var = 0.5 * (pxx + pyy);
+    const double pix = 1.0 / 12;
+    double th = pa_deg * M_PI / 180, ux = -sin(th), uy = cos(th);
+    double sxx[16], sxy[16], syy[16];
+    int wide[16];
+    for (int j = 0; j < ng; j++) {
+        double va = gm[2 * j + 1] * re_px * re_px, vb = va * q * q;
+        sxx[j] = va * ux * ux + vb * uy * uy;
+        syy[j] = va * uy * uy + vb * ux * ux;
+        sxy[j] = (va - vb) * ux * uy;
+        wide[j] = vb > 16 * psf_var;
+        if (wide[j])
+            add_gaussian(img, w, h, xc, yc, sxx[j] + pxx + pix, sxy[j] + pxy, syy[j] + pyy + pix, flux * gm[2 * j], eps);
+    }
+    for (int k = 0; k < pm->n; k++) {
+        double vxx = pm->xx[k] + pix, vyy = pm->yy[k] + pix, vxy = pm->xy[k], fk = flux * pm->w[k];
+        double v = 0.5 * (vxx + vyy);
+        double mw = 0, mxx = 0, mxy = 0, myy = 0;
+        for (int j = 0; j < ng; j++) {
+            if (wide[j]) continue;
+            double wj = gm[2 * j];
+            if (sxx[j] + syy[j] < 0.1 * v) {
+                mw += wj;
+                mxx += wj * sxx[j];
+                mxy += wj * sxy[j];
+                myy += wj * syy[j];
+            } else {
+                add_gaussian(img, w, h, xc, yc, sxx[j] + vxx, sxy[j] + vxy, syy[j] + vyy, fk * wj, eps);
+            }
+        }
+        if (mw > 0) add_gaussian(img, w, h, xc, yc, mxx / mw + vxx, mxy / mw + vxy, myy / mw + vyy, fk * mw, eps);
+    }
+}
+
+void dc_sim_render_object_psf(float *img, int w, int h, const dc_sim_object *o, int band,
+                              double pixel_scale, const dc_sim_psf *psf, double eps)
+{
+    /* the fixed simulator's PSF takes the original path, so its images stay bit for bit */
+    if (psf->beta == DC_SIM_MOFFAT_BETA && psf->e == 0 && psf->wing_frac == 0) {
+        dc_sim_render_object(img, w, h, o, band, pixel_scale, psf->fwhm, eps);
+        return;
+    }
+    psf_mix pm;
+    psf_mix_make(psf, pixel_scale, &pm);
+    double flux = dc_sim_mag_to_flux(o->mag[band]);
+    if (o->kind == DC_SIM_OBJECT_KIND_STAR) {
+        for (int k = 0; k < pm.n; k++)
+            add_gaussian(img, w, h, o->x, o->y, pm.xx[k] + 1.0 / 12, pm.xy[k], pm.yy[k] + 1.0 / 12, flux * pm.w[k], eps);
+        return;
+    }
+    double fb = o->bulge_frac[band];
+    if (fb > 0)
+        add_component_psf(img, w, h, o->x, o->y, DC_SIM_PROFILE_DEV, o->re_bulge / pixel_scale, o->q_bulge, o->pa,
+                          flux * fb, &pm, eps);
+    if (fb < 1)
+        add_component_psf(img, w, h, o->x, o->y, DC_SIM_PROFILE_EXP, o->re_disc / pixel_scale, o->q_disc, o->pa,
+                          flux * (1 - fb), &pm, eps);
 }
 
 /* ---- noise ---------------------------------------------------------------------------------- */
