@@ -310,7 +310,8 @@ typedef struct dc_sim_write_opts {
 } dc_sim_write_opts;
 
 /* Write <dir>/<stem>-g.fits, -r.fits, -i.fits (TAN WCS with CD matrix; BUNIT, FILTER, NMGY,
- * GAIN, DARKVAR, SKY, PSF_FWHM, SATURATE, EXPTIME, CAMCOL keywords), <stem>-truth.fits and .csv,
+ * GAIN, DARKVAR, SKY, SKYMAG, SKYSIG, PSF_FWHM, PSFBETA, SATURATE, EXPTIME, CAMCOL keywords, and with
+ * vary on PSF_E, PSF_PA, PSFWFRAC, PSFWSCAL, ZPSCALE, DEPTH), <stem>-truth.fits and .csv,
  * and <stem>.png (Lupton asinh colour preview, clusters circled in green at 250 kpc radius,
  * groups in orange). opts may be NULL. */
 dc_status dc_sim_field_write(const dc_sim_field *f, const char *dir, const char *stem,
