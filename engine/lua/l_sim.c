@@ -2,6 +2,7 @@
  * deepcee.sim_survey(cfg). Fields and surveys are userdata (liolib style) with :free() and
  * <close>; config tables with unknown keys are errors. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "lua/lua_bind.h"
@@ -14,13 +15,13 @@ typedef struct { dc_sim_field *f; } lfield;
 typedef struct { dc_sim_survey *s; } lsurvey;
 
 static const char *const model_keys[] = {"mstar", "alpha", "bcg_mean", "bcg_sigma", "blue_fraction",
-                                         "rs_scatter", "h0", "om", NULL};
+                                         "rs_scatter", "rs_offset", "h0", "om", NULL};
 static const char *const field_keys[] = {
     "width", "height", "ra", "dec", "seed", "seeing", "camcol", "r_limit", "galaxy_density",
     "star_density", "clusters", "n_clusters", "z_min", "z_max", "n200_min", "n200_max", "groups",
-    "nearby_galaxies", "bright_stars", "saturation", "noise", "model", NULL};
+    "nearby_galaxies", "bright_stars", "saturation", "noise", "model", "vary", NULL};
 static const char *const survey_keys[] = {"seed", "ra_min", "ra_max", "dec_min", "dec_max", "z_min", "z_max",
-                                          "n200_min", "n200_max", "n200_slope", "density", "model", NULL};
+                                          "n200_min", "n200_max", "n200_slope", "density", "model", "vary", NULL};
 static const char *const cluster_keys[] = {"id", "ra", "dec", "z", "n200", "kind", NULL};
 
 static void read_model(lua_State *L, int idx, dc_sim_cluster_model *m)
@@ -34,6 +35,7 @@ static void read_model(lua_State *L, int idx, dc_sim_cluster_model *m)
         m->bcg_sigma = dc_lua_opt_number(L, t, "bcg_sigma", m->bcg_sigma);
         m->blue_fraction = dc_lua_opt_number(L, t, "blue_fraction", m->blue_fraction);
         m->rs_scatter = dc_lua_opt_number(L, t, "rs_scatter", m->rs_scatter);
+        m->rs_offset = dc_lua_opt_number(L, t, "rs_offset", m->rs_offset);
         m->h0 = dc_lua_opt_number(L, t, "h0", m->h0);
         m->om = dc_lua_opt_number(L, t, "om", m->om);
     }
@@ -45,10 +47,94 @@ static void push_model(lua_State *L, const dc_sim_cluster_model *m)
     lua_createtable(L, 0, 8);
     const struct { const char *k; double v; } f[] = {{"mstar", m->mstar}, {"alpha", m->alpha}, {"bcg_mean", m->bcg_mean},
                                                       {"bcg_sigma", m->bcg_sigma}, {"blue_fraction", m->blue_fraction},
-                                                      {"rs_scatter", m->rs_scatter}, {"h0", m->h0}, {"om", m->om}};
+                                                      {"rs_scatter", m->rs_scatter}, {"rs_offset", m->rs_offset},
+                                                      {"h0", m->h0}, {"om", m->om}};
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
         lua_pushnumber(L, f[k].v);
         lua_setfield(L, -2, f[k].k);
+    }
+}
+
+
+/* The keys of vary = {...}: {lo, hi} pairs and single numbers, in dc_sim_vary's order. */
+typedef struct { const char *k; size_t off; int pair; } vary_key;
+#define VP(name) {#name, offsetof(dc_sim_vary, name), 1}
+#define VS(name) {#name, offsetof(dc_sim_vary, name), 0}
+static const vary_key vary_tab[] = {
+    VP(seeing), VP(beta), VP(psf_e), VP(wing_frac), VP(wing_scale), VP(sky), VS(sky_colour), VS(sky_offset),
+    VP(depth), VS(depth_offset), VS(zp), VS(gain), VS(darkvar), VP(lf_mstar), VP(lf_alpha), VP(size_scale),
+    VP(red_fraction), VP(colour), VP(rs_offset), VP(rs_slope), VP(rs_scatter), VS(c_scatter), VP(cluster_q),
+    VS(gap_small), VP(gap_small_mag), VS(gap_fossil), VP(gap_fossil_mag), VS(miscentre), VP(miscentre_kpc),
+    VS(bimodal), VP(bimodal_frac), VP(bimodal_kpc)};
+#undef VP
+#undef VS
+#define NVARY (sizeof vary_tab / sizeof vary_tab[0])
+
+/* vary = true (documented ranges), false (off) or a table of ranges (enabled unless
+ * enabled = false); unknown keys are errors. */
+static void read_vary(lua_State *L, int idx, const char *where, dc_sim_vary *v)
+{
+    int t = lua_getfield(L, idx, "vary");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t == LUA_TBOOLEAN) {
+        v->enabled = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TTABLE) luaL_error(L, "%s: vary must be true, false or a table of ranges", where);
+    int ti = lua_gettop(L);
+    const char *keys[NVARY + 2];
+    for (size_t k = 0; k < NVARY; k++) keys[k] = vary_tab[k].k;
+    keys[NVARY] = "enabled";
+    keys[NVARY + 1] = NULL;
+    dc_lua_check_keys(L, ti, "vary", keys);
+    v->enabled = dc_lua_opt_boolean(L, ti, "enabled", 1);
+    for (size_t k = 0; k < NVARY; k++) {
+        double *p = (double *)((char *)v + vary_tab[k].off);
+        if (!vary_tab[k].pair) {
+            p[0] = dc_lua_opt_number(L, ti, vary_tab[k].k, p[0]);
+            continue;
+        }
+        int e = lua_getfield(L, ti, vary_tab[k].k);
+        if (e != LUA_TNIL) {
+            if (e == LUA_TNUMBER) { /* one number: fixed at that value */
+                p[0] = p[1] = lua_tonumber(L, -1);
+            } else {
+                if (e != LUA_TTABLE || luaL_len(L, -1) != 2)
+                    luaL_error(L, "%s: vary.%s must be {lo, hi} or a number", where, vary_tab[k].k);
+                for (int j = 0; j < 2; j++) {
+                    lua_rawgeti(L, -1, j + 1);
+                    if (!lua_isnumber(L, -1)) luaL_error(L, "%s: vary.%s[%d] must be a number", where, vary_tab[k].k, j + 1);
+                    p[j] = lua_tonumber(L, -1);
+                    lua_pop(L, 1);
+                }
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static void push_vary(lua_State *L, const dc_sim_vary *v)
+{
+    lua_createtable(L, 0, (int)NVARY + 1);
+    lua_pushboolean(L, v->enabled);
+    lua_setfield(L, -2, "enabled");
+    for (size_t k = 0; k < NVARY; k++) {
+        const double *p = (const double *)((const char *)v + vary_tab[k].off);
+        if (vary_tab[k].pair) {
+            lua_createtable(L, 2, 0);
+            lua_pushnumber(L, p[0]);
+            lua_rawseti(L, -2, 1);
+            lua_pushnumber(L, p[1]);
+            lua_rawseti(L, -2, 2);
+        } else {
+            lua_pushnumber(L, p[0]);
+        }
+        lua_setfield(L, -2, vary_tab[k].k);
     }
 }
 
@@ -82,6 +168,7 @@ static void read_field_config(lua_State *L, int idx, dc_sim_field_config *c, int
     c->noise = dc_lua_opt_boolean(L, idx, "noise", c->noise);
     read_model(L, idx, &c->model);
     c->model.r_limit = c->r_limit;
+    read_vary(L, idx, allow_clusters ? "sim_field" : "survey:field", &c->vary);
     if (lua_getfield(L, idx, "clusters") != LUA_TNIL) {
         if (!allow_clusters) luaL_error(L, "survey:field: clusters come from the survey, not the config");
         if (!lua_istable(L, -1)) luaL_error(L, "sim_field: clusters must be an array of tables");
@@ -135,7 +222,7 @@ static dc_sim_field *check_field(lua_State *L, int idx)
 
 static void push_cluster(lua_State *L, const dc_sim_cluster *c)
 {
-    lua_createtable(L, 0, 18);
+    lua_createtable(L, 0, 32);
     lua_pushinteger(L, c->id);
     lua_setfield(L, -2, "id");
     lua_pushinteger(L, c->n200);
@@ -144,11 +231,19 @@ static void push_cluster(lua_State *L, const dc_sim_cluster *c)
     lua_setfield(L, -2, "n_members");
     lua_pushstring(L, c->kind == DC_SIM_CLUSTER_KIND_GROUP ? "group" : "cluster");
     lua_setfield(L, -2, "kind");
+    static const char *const gaps[] = {"usual", "small", "fossil"};
+    lua_pushstring(L, gaps[c->look.gap_kind >= 0 && c->look.gap_kind <= 2 ? c->look.gap_kind : 0]);
+    lua_setfield(L, -2, "gap_kind");
+    lua_pushboolean(L, c->look.bimodal);
+    lua_setfield(L, -2, "bimodal");
     const struct { const char *k; double v; } f[] = {
         {"ra", c->ra}, {"dec", c->dec}, {"z", c->z}, {"n200_mean", c->n200_mean},
         {"richness", c->lambda}, {"rl", c->rl}, {"r200", c->r200}, {"m200", c->m200}, {"c200", c->c200},
         {"bcg_rmag", c->bcg_rmag}, {"bcg_abs_r", c->bcg_abs_r}, {"bcg_ra", c->ra}, {"bcg_dec", c->dec},
-        {"gr", c->gr}, {"ri", c->ri}, {"x", c->x}, {"y", c->y}};
+        {"gr", c->gr}, {"ri", c->ri}, {"x", c->x}, {"y", c->y}, {"rs_offset", c->look.rs_offset},
+        {"rs_slope", c->look.rs_slope}, {"rs_scatter", c->look.rs_scatter}, {"c_factor", c->look.c_factor},
+        {"q", c->look.q}, {"theta", c->look.theta}, {"gap", c->look.gap}, {"miscentre_kpc", c->look.offset_kpc},
+        {"sub_frac", c->look.sub_frac}, {"sub_kpc", c->look.sub_kpc}};
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
         lua_pushnumber(L, f[k].v);
         lua_setfield(L, -2, f[k].k);
@@ -168,11 +263,13 @@ static int l_field_clusters(lua_State *L)
 }
 
 /* field:info() -> {width, height, ra, dec, camcol, n_objects, seeing = {g, r, i},
- * sky_sigma = {g, r, i}, sky_mag = {g, r, i}} */
+ * sky_sigma = {g, r, i}, sky_mag = {g, r, i}, zp_scale, gain, darkvar = {g, r, i}, vary, and the
+ * drawn psf_beta, psf_e, psf_pa, wing_frac, wing_scale, depth, exposure_scale, lf_mstar,
+ * lf_alpha, size_scale, red_fraction, colour} */
 static int l_field_info(lua_State *L)
 {
     dc_sim_field *f = check_field(L, 1);
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 24);
     lua_pushinteger(L, f->width);
     lua_setfield(L, -2, "width");
     lua_pushinteger(L, f->height);
@@ -185,16 +282,30 @@ static int l_field_info(lua_State *L)
     lua_setfield(L, -2, "camcol");
     lua_pushinteger(L, (lua_Integer)f->n_objects);
     lua_setfield(L, -2, "n_objects");
-    const char *names[3] = {"seeing", "sky_sigma", "sky_mag"};
-    for (int j = 0; j < 3; j++) {
+    const char *names[6] = {"seeing", "sky_sigma", "sky_mag", "zp_scale", "gain", "darkvar"};
+    for (int j = 0; j < 6; j++) {
         lua_createtable(L, 3, 0);
         for (int b = 0; b < 3; b++) {
-            double v = j == 0 ? f->band[b].fwhm : j == 1 ? dc_sim_sky_sigma(&f->band[b], DC_SIM_PIXEL_SCALE) : f->band[b].sky_mag;
+            const dc_sim_band *p = &f->band[b];
+            double v = j == 0 ? p->fwhm : j == 1 ? dc_sim_sky_sigma(p, DC_SIM_PIXEL_SCALE) : j == 2 ? p->sky_mag
+                     : j == 3 ? f->cond.zp_scale[b] : j == 4 ? p->gain : p->darkvar;
             lua_pushnumber(L, v);
             lua_rawseti(L, -2, b + 1);
         }
         lua_setfield(L, -2, names[j]);
     }
+    const dc_sim_conditions *q = &f->cond;
+    const struct { const char *k; double v; } cv[] = {
+        {"psf_beta", q->psf[1].beta}, {"psf_e", q->psf[1].e}, {"psf_pa", q->psf[1].pa},
+        {"wing_frac", q->psf[1].wing_frac}, {"wing_scale", q->psf[1].wing_scale}, {"depth", q->depth},
+        {"exposure_scale", q->exposure_scale}, {"lf_mstar", q->lf_mstar}, {"lf_alpha", q->lf_alpha},
+        {"size_scale", q->size_scale}, {"red_fraction", q->red_fraction}, {"colour", q->colour}};
+    for (size_t k = 0; k < sizeof cv / sizeof cv[0]; k++) {
+        lua_pushnumber(L, cv[k].v);
+        lua_setfield(L, -2, cv[k].k);
+    }
+    lua_pushboolean(L, f->vary.enabled);
+    lua_setfield(L, -2, "vary");
     return 1;
 }
 
@@ -305,6 +416,7 @@ static int l_sim_survey(lua_State *L)
         c.n200_slope = dc_lua_opt_number(L, 1, "n200_slope", c.n200_slope);
         c.density = dc_lua_opt_number(L, 1, "density", c.density);
         read_model(L, 1, &c.model);
+        read_vary(L, 1, "sim_survey", &c.vary);
     }
     lsurvey *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->s = NULL;
@@ -414,6 +526,8 @@ static int l_sim_defaults(lua_State *L)
     lua_setfield(L, -2, "noise");
     push_model(L, &f.model);
     lua_setfield(L, -2, "model");
+    push_vary(L, &f.vary);
+    lua_setfield(L, -2, "vary");
     lua_setfield(L, -2, "field");
     lua_createtable(L, 0, 12);
     const struct { const char *k; double v; } sf[] = {
@@ -428,6 +542,8 @@ static int l_sim_defaults(lua_State *L)
     lua_setfield(L, -2, "seed");
     push_model(L, &s.model);
     lua_setfield(L, -2, "model");
+    push_vary(L, &s.vary);
+    lua_setfield(L, -2, "vary");
     lua_setfield(L, -2, "survey");
     return 1;
 }

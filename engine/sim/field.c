@@ -10,7 +10,64 @@
 #include "sim/sim_priv.h"
 
 /* Stream tags: each random choice of a field draws from its own stream. */
-enum { TAG_COND = 1, TAG_CLUSTERS, TAG_GROUPS, TAG_GALAXIES, TAG_STARS, TAG_NEARBY, TAG_BRIGHT, TAG_NOISE };
+enum { TAG_COND = 1, TAG_CLUSTERS, TAG_GROUPS, TAG_GALAXIES, TAG_STARS, TAG_NEARBY, TAG_BRIGHT, TAG_NOISE,
+       TAG_VARY, TAG_POPVARY };
+
+/* The ranges of docs/simulated-sky.md (sources there); written here once. */
+void dc_sim_vary_default(dc_sim_vary *v)
+{
+    memset(v, 0, sizeof *v);
+    const struct { double *p; double lo, hi; } pairs[] = {
+        {v->seeing, 0.8, 2.0}, {v->beta, 2.5, 5.0}, {v->psf_e, 0, 0.1}, {v->wing_frac, 0.01, 0.05},
+        {v->wing_scale, 3, 5}, {v->sky, -0.5, 0.5}, {v->depth, -0.5, 0.5}, {v->lf_mstar, -0.2, 0.2},
+        {v->lf_alpha, -0.15, 0.15}, {v->size_scale, 0.85, 1.15}, {v->red_fraction, 0.75, 1.25},
+        {v->colour, -0.04, 0.04}, {v->rs_offset, -0.04, 0.04}, {v->rs_slope, -0.04, -0.02},
+        {v->rs_scatter, 0.02, 0.08}, {v->cluster_q, 0.5, 1.0}, {v->gap_small_mag, 0.02, 0.3},
+        {v->gap_fossil_mag, 1.5, 2.2}, {v->miscentre_kpc, 50, 300}, {v->bimodal_frac, 0.2, 0.5},
+        {v->bimodal_kpc, 200, 600}};
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+        pairs[k].p[0] = pairs[k].lo;
+        pairs[k].p[1] = pairs[k].hi;
+    }
+    v->sky_colour = 0.05;
+    v->zp = 0.02;
+    v->gain = 0.05;
+    v->darkvar = 0.2;
+    v->c_scatter = 0.13;
+    v->gap_small = 0.2;
+    v->gap_fossil = 0.1;
+    v->miscentre = 0.25;
+    v->bimodal = 0.15;
+}
+
+dc_status dc_sim_vary_check(const dc_sim_vary *v)
+{
+    const struct { const char *name; const double *p; double lo, hi; } pairs[] = {
+        {"seeing", v->seeing, 0.3, 5}, {"beta", v->beta, 2.5, 5}, {"psf_e", v->psf_e, 0, 0.5},
+        {"wing_frac", v->wing_frac, 0, 0.2}, {"wing_scale", v->wing_scale, 1.5, 10}, {"sky", v->sky, -3, 3},
+        {"depth", v->depth, -3, 3}, {"lf_mstar", v->lf_mstar, -2, 2}, {"lf_alpha", v->lf_alpha, -1, 1},
+        {"size_scale", v->size_scale, 0.2, 5}, {"red_fraction", v->red_fraction, 0, 2.5},
+        {"colour", v->colour, -0.5, 0.5}, {"rs_offset", v->rs_offset, -0.5, 0.5},
+        {"rs_slope", v->rs_slope, -0.2, 0.1}, {"rs_scatter", v->rs_scatter, 0, 0.3},
+        {"cluster_q", v->cluster_q, 0.1, 1}, {"gap_small_mag", v->gap_small_mag, 0, 0.3},
+        {"gap_fossil_mag", v->gap_fossil_mag, 1, 4}, {"miscentre_kpc", v->miscentre_kpc, 0, 2000},
+        {"bimodal_frac", v->bimodal_frac, 0, 0.9}, {"bimodal_kpc", v->bimodal_kpc, 0, 3000}};
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++)
+        DC_CHECK_ARG(pairs[k].p[0] <= pairs[k].p[1] && pairs[k].p[0] >= pairs[k].lo && pairs[k].p[1] <= pairs[k].hi,
+                     "sim vary: %s = {%g, %g} must be {lo, hi} with %g <= lo <= hi <= %g", pairs[k].name,
+                     pairs[k].p[0], pairs[k].p[1], pairs[k].lo, pairs[k].hi);
+    const struct { const char *name; double v, lo, hi; } one[] = {
+        {"sky_colour", v->sky_colour, 0, 0.5}, {"sky_offset", v->sky_offset, -3, 3},
+        {"depth_offset", v->depth_offset, -3, 3}, {"zp", v->zp, 0, 0.2}, {"gain", v->gain, 0, 0.5},
+        {"darkvar", v->darkvar, 0, 0.9}, {"c_scatter", v->c_scatter, 0, 0.5}, {"gap_small", v->gap_small, 0, 1},
+        {"gap_fossil", v->gap_fossil, 0, 1}, {"miscentre", v->miscentre, 0, 1}, {"bimodal", v->bimodal, 0, 1}};
+    for (size_t k = 0; k < sizeof one / sizeof one[0]; k++)
+        DC_CHECK_ARG(one[k].v >= one[k].lo && one[k].v <= one[k].hi, "sim vary: %s = %g outside %g..%g",
+                     one[k].name, one[k].v, one[k].lo, one[k].hi);
+    DC_CHECK_ARG(v->gap_small + v->gap_fossil <= 1, "sim vary: gap_small %g + gap_fossil %g exceed 1",
+                 v->gap_small, v->gap_fossil);
+    return DC_STATUS_OK;
+}
 
 void dc_sim_field_config_default(dc_sim_field_config *c)
 {
@@ -32,6 +89,7 @@ void dc_sim_field_config_default(dc_sim_field_config *c)
     c->saturation_dn = 55000;
     c->noise = 1;
     dc_sim_cluster_model_default(&c->model);
+    dc_sim_vary_default(&c->vary);
 }
 
 /* facts.md 4: gains (e-/DN) and dark variances (DN^2) by camcol 1-6, nanomaggies per DN */
@@ -42,6 +100,8 @@ static const double dark_tab[3][6] = {{15.6, 1.44, 1.32, 1.96, 1.10, 1.82},
                                       {1.82, 1.00, 1.32, 1.32, 0.81, 0.90},
                                       {7.84, 6.25, 4.62, 7.56, 7.84, 5.06}};
 static const double nmgy_tab[3] = {0.0038, 0.0051, 0.0066};
+/* median sky, mag/arcsec^2 (facts.md 4): the fixed simulator's r median and g, i colours */
+static const double sim_sky_median[3] = {20.86 + 0.94, 20.86, 20.86 - 0.66};
 
 dc_status sim_field_check(const dc_sim_field_config *c)
 {
@@ -66,7 +126,50 @@ dc_status sim_field_check(const dc_sim_field_config *c)
                      c->model.blue_fraction <= 1 && c->model.bcg_sigma >= 0,
                  "sim field: cluster model out of range (h0 %g, om %g, blue_fraction %g, bcg_sigma %g)",
                  c->model.h0, c->model.om, c->model.blue_fraction, c->model.bcg_sigma);
+    DC_CHECK_ARG(fabs(c->model.rs_offset) <= 0.5, "sim field: model.rs_offset %g outside -0.5..0.5", c->model.rs_offset);
+    if (c->vary.enabled) DC_TRY(dc_sim_vary_check(&c->vary));
     return DC_STATUS_OK;
+}
+
+static double uni(dc_rng *r, const double *lohi) { return lohi[0] + (lohi[1] - lohi[0]) * dc_rng_uniform(r); }
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Conditions drawn from the vary ranges (own stream, so the fixed draws above are untouched). */
+static void sim_field_vary(dc_sim_field *f, const dc_sim_field_config *cfg, uint64_t seed)
+{
+    const dc_sim_vary *v = &cfg->vary;
+    dc_rng rng;
+    sim_rng_for(&rng, seed, TAG_VARY, 0);
+    /* seeing: log-normal about the range's geometric middle, clipped to the range */
+    double lo = v->seeing[0], hi = v->seeing[1], see = sqrt(lo * hi) * exp(log(hi / lo) / 4 * dc_rng_normal(&rng));
+    see = clampd(see, lo, hi);
+    if (cfg->seeing > 0) see = cfg->seeing;
+    double beta = dc_sim_moffat_beta_nearest(uni(&rng, v->beta));
+    double e = uni(&rng, v->psf_e), pa = 180 * dc_rng_uniform(&rng);
+    double wf = uni(&rng, v->wing_frac), ws = uni(&rng, v->wing_scale);
+    /* sky: a common offset plus a little colour, clipped to the range about each median */
+    double common = uni(&rng, v->sky);
+    /* depth: 5-sigma limits move by d (sky-limited) when the exposure scales by 10^(0.8 d) */
+    f->cond.depth = uni(&rng, v->depth) + v->depth_offset;
+    f->cond.exposure_scale = pow(10, 0.8 * f->cond.depth);
+    const double lambda_ratio[3] = {1.0564, 1.0, 0.9620};
+    for (int b = 0; b < DC_SIM_NBANDS; b++) {
+        dc_sim_band *p = &f->band[b];
+        double off = clampd(common + v->sky_colour * dc_rng_normal(&rng), v->sky[0], v->sky[1]);
+        p->sky_mag = sim_sky_median[b] + off + v->sky_offset;
+        p->gain *= 1 + v->gain * (2 * dc_rng_uniform(&rng) - 1);
+        p->darkvar *= 1 + v->darkvar * (2 * dc_rng_uniform(&rng) - 1);
+        p->nmgy_per_dn /= f->cond.exposure_scale;
+        f->cond.zp_scale[b] = 1 + v->zp * (2 * dc_rng_uniform(&rng) - 1);
+        p->fwhm = see * lambda_ratio[b];
+        dc_sim_psf *q = &f->cond.psf[b];
+        q->fwhm = p->fwhm;
+        q->beta = beta;
+        q->e = e;
+        q->pa = pa;
+        q->wing_frac = wf;
+        q->wing_scale = ws;
+    }
 }
 
 dc_status sim_field_alloc(const dc_sim_field_config *cfg, uint64_t seed, dc_sim_field **out)
@@ -99,6 +202,16 @@ dc_status sim_field_alloc(const dc_sim_field_config *cfg, uint64_t seed, dc_sim_
         f->band[b].darkvar = dark_tab[b][f->camcol - 1];
         f->band[b].nmgy_per_dn = nmgy_tab[b];
         f->band[b].fwhm = see * lambda_ratio[b];
+    }
+    f->vary = f->cluster_vary = cfg->vary;
+    f->cond.depth = 0;
+    f->cond.exposure_scale = 1;
+    f->cond.size_scale = f->cond.red_fraction = 1;
+    for (int b = 0; b < DC_SIM_NBANDS; b++) f->cond.zp_scale[b] = 1;
+    if (cfg->vary.enabled) sim_field_vary(f, cfg, seed);
+    for (int b = 0; b < DC_SIM_NBANDS; b++) {
+        if (!cfg->vary.enabled) dc_sim_psf_default(&f->cond.psf[b], f->band[b].fwhm);
+        f->cond.psf[b].fwhm = f->band[b].fwhm;
     }
     dc_status st = dc_wcs_new_tan(&f->wcs, 0.5 * f->width - 0.5, 0.5 * f->height - 0.5, f->ra, f->dec,
                                   DC_SIM_PIXEL_SCALE, 0);
@@ -163,7 +276,7 @@ dc_status sim_field_add_cluster(dc_sim_field *f, const dc_sim_cluster *c, const 
     dc_rng rng;
     sim_rng_for(&rng, member_seed, (uint64_t)c->id, SIM_TAG_MEMBERS);
     size_t first = objs->n;
-    DC_TRY(sim_cluster_members(dst, m, sim_cosmo_get(m->h0, m->om), &rng, objs));
+    DC_TRY(sim_cluster_members_vary(dst, m, &f->cluster_vary, sim_cosmo_get(m->h0, m->om), &rng, objs));
     for (size_t k = first; k < objs->n; k++) objs->v[k].cluster = (int32_t)cl->n;
     DC_TRY(project(f, &objs->v[first], objs->n - first, 1));
     double x = 0, y = 0;
@@ -180,8 +293,27 @@ dc_status sim_field_populate(dc_sim_field *f, const sim_region *g, const dc_sim_
     const sim_cosmo *cz = sim_cosmo_get(cfg->model.h0, cfg->model.om);
     size_t first = objs->n;
     dc_rng rng;
+    /* field galaxies: the model's M* and alpha, and per region draws when vary is on */
+    sim_popvary pv = {.dmstar = cfg->model.mstar - sim_mstar_ref, .dalpha = cfg->model.alpha - sim_alpha_ref,
+                      .size_scale = 1, .red_fraction = 1};
+    if (cfg->vary.enabled) {
+        const dc_sim_vary *v = &cfg->vary;
+        sim_rng_for(&rng, seed, TAG_POPVARY, key);
+        pv.dmstar += uni(&rng, v->lf_mstar);
+        pv.dalpha += uni(&rng, v->lf_alpha);
+        pv.size_scale = uni(&rng, v->size_scale);
+        pv.red_fraction = uni(&rng, v->red_fraction);
+        pv.colour = uni(&rng, v->colour);
+    }
+    if (g->pixel) {
+        f->cond.lf_mstar = pv.dmstar;
+        f->cond.lf_alpha = pv.dalpha;
+        f->cond.size_scale = pv.size_scale;
+        f->cond.red_fraction = pv.red_fraction;
+        f->cond.colour = pv.colour;
+    }
     sim_rng_for(&rng, seed, TAG_GALAXIES, key);
-    DC_TRY(sim_field_galaxies(g, cfg->galaxy_density, cfg->r_limit, cz, &rng, objs));
+    DC_TRY(sim_field_galaxies_vary(g, cfg->galaxy_density, cfg->r_limit, cz, &pv, &rng, objs));
     sim_rng_for(&rng, seed, TAG_STARS, key);
     DC_TRY(sim_stars(g, cfg->star_density, cfg->r_limit, &rng, objs));
     sim_rng_for(&rng, seed, TAG_NEARBY, key);
@@ -199,7 +331,11 @@ dc_status sim_field_finish(dc_sim_field *f, const dc_sim_field_config *cfg, sim_
         double eps = 2e-3 * dc_sim_sky_sigma(&f->band[b], DC_SIM_PIXEL_SCALE);
         float *img = f->image[b]->data;
         for (size_t k = 0; k < objs->n; k++)
-            dc_sim_render_object(img, f->width, f->height, &objs->v[k], b, DC_SIM_PIXEL_SCALE, f->band[b].fwhm, eps);
+            dc_sim_render_object_psf(img, f->width, f->height, &objs->v[k], b, DC_SIM_PIXEL_SCALE, &f->cond.psf[b], eps);
+        /* flux calibration error: the image is brighter or fainter than the catalogue says */
+        float zs = (float)f->cond.zp_scale[b];
+        if (zs != 1.0f)
+            for (size_t k = 0; k < (size_t)f->width * f->height; k++) img[k] *= zs;
     }
     for (int b = 0; b < DC_SIM_NBANDS; b++) {
         dc_rng rng;
@@ -352,7 +488,7 @@ static dc_status write_band(const dc_sim_field *f, int b, const char *path)
     double sat = f->saturation_dn > 0 ? (f->saturation_dn - dc_sim_sky_dn(p, DC_SIM_PIXEL_SCALE)) * p->nmgy_per_dn : 0;
     if (st == DC_STATUS_OK) st = dc_fits_header_set_string(h, "FILTER", names[b], "filter");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_string(h, "BUNIT", "nanomaggy", "m = 22.5 - 2.5 log10(value)");
-    if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "EXPTIME", 53.907456, "exposure (s)");
+    if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "EXPTIME", 53.907456 * f->cond.exposure_scale, "exposure (s)");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "NMGY", p->nmgy_per_dn, "nanomaggies per DN");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "GAIN", p->gain, "electrons per DN");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "DARKVAR", p->darkvar, "dark + read variance (DN^2)");
@@ -360,7 +496,16 @@ static dc_status write_band(const dc_sim_field *f, int b, const char *path)
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "SKYMAG", p->sky_mag, "sky (mag/arcsec^2)");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "SKYSIG", dc_sim_sky_sigma(p, DC_SIM_PIXEL_SCALE), "blank-sky noise (nanomaggies)");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSF_FWHM", p->fwhm, "Moffat PSF FWHM (arcsec)");
-    if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSFBETA", DC_SIM_MOFFAT_BETA, "Moffat index");
+    const dc_sim_psf *q = &f->cond.psf[b];
+    if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSFBETA", q->beta, "Moffat index");
+    if (f->vary.enabled) { /* the randomised conditions (simulation truth) */
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSF_E", q->e, "PSF distortion (a2-b2)/(a2+b2)");
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSF_PA", q->pa, "PSF major axis (deg E of N)");
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSFWFRAC", q->wing_frac, "PSF wing flux fraction");
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "PSFWSCAL", q->wing_scale, "PSF wing FWHM / core FWHM");
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "ZPSCALE", f->cond.zp_scale[b], "image flux / true flux (calib. error)");
+        if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "DEPTH", f->cond.depth, "depth vs fixed simulator (mag, + deeper)");
+    }
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "SATURATE", sat, "full well (nanomaggies)");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_int(h, "CAMCOL", f->camcol, "camera column (gains, dark variance)");
     if (st == DC_STATUS_OK) st = dc_fits_header_set_double(h, "MAGZP", 22.5, "AB zero point for nanomaggies");

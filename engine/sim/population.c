@@ -200,14 +200,17 @@ void sim_galaxy_fill(dc_sim_object *o, int type, double abs_r, double z, double 
 
 /* ---- clusters ------------------------------------------------------------------------------- */
 
+const double sim_mstar_ref = -22.21, sim_alpha_ref = -0.85;
+
 void dc_sim_cluster_model_default(dc_sim_cluster_model *m)
 {
-    m->mstar = -22.21;
-    m->alpha = -0.85;
+    m->mstar = sim_mstar_ref;
+    m->alpha = sim_alpha_ref;
     m->bcg_mean = -23.0;
     m->bcg_sigma = 0.3;
     m->blue_fraction = 0.2;
     m->rs_scatter = 0.04;
+    m->rs_offset = 0;
     m->r_limit = 23.5;
     m->h0 = 71;
     m->om = 0.27;
@@ -276,6 +279,57 @@ static double lf_sample(const lf_table *t, dc_rng *rng)
 dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, const sim_cosmo *cz,
                               dc_rng *rng, sim_objects *out)
 {
+    return sim_cluster_members_vary(c, m, NULL, cz, rng, out);
+}
+
+static double uni(dc_rng *r, const double *lohi) { return lohi[0] + (lohi[1] - lohi[0]) * dc_rng_uniform(r); }
+
+/* The look of one cluster: fixed without vary, else drawn from a stream seeded by the member
+ * stream's next value (which is not consumed from the member stream itself). */
+static void cluster_look(dc_sim_cluster_look *k, const dc_sim_cluster_model *m, const dc_sim_vary *v,
+                         const dc_rng *member_rng)
+{
+    memset(k, 0, sizeof *k);
+    k->rs_offset = m->rs_offset;
+    k->rs_slope = -0.02;
+    k->rs_scatter = m->rs_scatter;
+    k->c_factor = 1;
+    k->q = 1;
+    if (!v || !v->enabled) return;
+    dc_rng cp = *member_rng, r;
+    sim_rng_for(&r, dc_rng_next(&cp), 0x6c6f6f6bULL /* "look" */, 0);
+    k->rs_offset += uni(&r, v->rs_offset);
+    k->rs_slope = uni(&r, v->rs_slope);
+    k->rs_scatter = uni(&r, v->rs_scatter);
+    k->c_factor = pow(10, v->c_scatter * dc_rng_normal(&r));
+    k->q = uni(&r, v->cluster_q);
+    k->theta = 180 * dc_rng_uniform(&r);
+    double u = dc_rng_uniform(&r);
+    if (u < v->gap_small) {
+        k->gap_kind = 1;
+        k->gap = uni(&r, v->gap_small_mag);
+    } else if (u < v->gap_small + v->gap_fossil) {
+        k->gap_kind = 2;
+        k->gap = uni(&r, v->gap_fossil_mag);
+    } else {
+        (void)dc_rng_uniform(&r); /* keep the later draws aligned across kinds */
+    }
+    if (dc_rng_uniform(&r) < v->miscentre) {
+        k->offset_kpc = uni(&r, v->miscentre_kpc);
+        k->offset_pa = 360 * dc_rng_uniform(&r);
+    }
+    if (dc_rng_uniform(&r) < v->bimodal) {
+        k->bimodal = 1;
+        k->sub_frac = uni(&r, v->bimodal_frac);
+        k->sub_kpc = uni(&r, v->bimodal_kpc);
+        k->sub_pa = 360 * dc_rng_uniform(&r);
+    }
+}
+
+dc_status sim_cluster_members_vary(dc_sim_cluster *c, const dc_sim_cluster_model *m, const dc_sim_vary *vary,
+                                   const sim_cosmo *cz, dc_rng *rng, sim_objects *out)
+{
+    int varied = vary && vary->enabled;
     DC_CHECK_ARG(c->z > 0.005 && c->z < SIM_COSMO_ZMAX, "cluster %lld: redshift %g outside (0.005, 2)",
                  (long long)c->id, c->z);
     DC_CHECK_ARG(c->n200_mean >= 1 && c->n200_mean < 1e4, "cluster %lld: n200 %g outside [1, 1e4)",
@@ -285,6 +339,13 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
     c->r200 = cbrt(3 * c->m200 / (4 * M_PI * 200 * sim_cosmo_rho_crit(cz, z)));
     c->c200 = 5.71 * pow(c->m200 * h / 2e12, -0.084) * pow(1 + z, -0.47);
     dc_sim_red_sequence(z, &c->gr, &c->ri);
+    dc_sim_cluster_look *lk = &c->look;
+    cluster_look(lk, m, vary, rng);
+    if (varied) c->c200 *= lk->c_factor;
+    if (lk->rs_offset != 0) { /* r-i moves by half the g-r shift; model.rs_offset moves both */
+        c->gr += lk->rs_offset;
+        c->ri += varied ? m->rs_offset + 0.5 * (lk->rs_offset - m->rs_offset) : m->rs_offset;
+    }
     double kpc = sim_cosmo_kpc(cz, z), dmod = sim_cosmo_dm(cz, z), kr = sim_kcorr_r(SIM_TYPE_EARLY, z);
     double r200_as = c->r200 * 1000 / kpc, cosd = cos(c->dec * M_PI / 180);
     size_t first = out->n;
@@ -292,6 +353,10 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
     /* the BCG: brighter in richer clusters (WHL12), on the red sequence, at the centre */
     double mb = m->bcg_mean - 0.6 * log10(c->n200_mean / 20) + m->bcg_sigma * dc_rng_normal(rng);
     mb = clampd(mb, m->bcg_mean - 1.5, -21.0);
+    double kdiff = sim_kcorr_r(SIM_TYPE_EARLY, z) - sim_kcorr_r(SIM_TYPE_IRR, z);
+    /* fossil-like: satellites start gap below the BCG; the BCG is made bright enough that members
+     * brighter than -21 (N200) still exist */
+    if (varied && lk->gap_kind == 2) mb = fmax(fmin(mb, -21.5 - lk->gap - kdiff), -25.5);
     dc_sim_object *o = sim_objects_push(out);
     if (!o) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "cluster %lld: members", (long long)c->id);
     double gr_bcg = c->gr + 0.02 * dc_rng_normal(rng), ri_bcg = c->ri + 0.01 * dc_rng_normal(rng);
@@ -313,6 +378,7 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
     /* members start a little below the BCG: a magnitude gap, and room for the smaller K
      * corrections of blue members so that the BCG stays the brightest in apparent r too */
     double gap = 0.1 + (sim_kcorr_r(SIM_TYPE_EARLY, z) - sim_kcorr_r(SIM_TYPE_IRR, z));
+    if (varied && lk->gap_kind == 2) gap = lk->gap + kdiff;
     lf_table lf;
     lf_init(&lf, m->mstar, m->alpha, fmin(mb + gap, mfaint - 0.5), mfaint);
     double frac_bright = lf_cum_at(&lf, -21.0) / lf.cum[LF_N];
@@ -321,9 +387,28 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
     int nsat = (int)dc_rng_poisson(rng, nsat_mean);
     int n200 = mb <= -21 ? 1 : 0;
     double rl = pow(10, -0.4 * (mb - m->mstar));
-    for (int i = 0; i < nsat; i++) {
-        double mr = lf_sample(&lf, rng);
+    /* varied looks: member centre offset from the BCG, projected ellipticity, a sub-clump */
+    double ox = 0, oy = 0, sx = 0, sy = 0, qs = 1, ut = 0, vt = 1, sub_scale = 1;
+    if (varied) {
+        double d = lk->offset_kpc / kpc, pa = lk->offset_pa * M_PI / 180;
+        ox = d * sin(pa);
+        oy = d * cos(pa);
+        d = lk->sub_kpc / kpc;
+        pa = lk->sub_pa * M_PI / 180;
+        sx = ox + d * sin(pa);
+        sy = oy + d * cos(pa);
+        qs = sqrt(lk->q);
+        ut = sin(lk->theta * M_PI / 180); /* major axis (east, north) */
+        vt = cos(lk->theta * M_PI / 180);
+        sub_scale = cbrt(fmax(lk->sub_frac, 1e-3)); /* R200 ~ M^(1/3) */
+    }
+    double ri_slope = varied ? 0.4 * lk->rs_slope : -0.008;
+    /* no dominant BCG: a second red member within lk->gap of it */
+    int start = varied && lk->gap_kind == 1 ? -1 : 0;
+    for (int i = start; i < nsat; i++) {
+        double mr = i < 0 ? mb + lk->gap : lf_sample(&lf, rng);
         int blue = dc_rng_uniform(rng) < m->blue_fraction;
+        if (i < 0) blue = 0;
         /* blue members are less concentrated (infalling) */
         double x = nfw_sample(2 * cc, dc_rng_uniform(rng)), rproj = x / cc; /* in R200 */
         if (blue) rproj = fmin(2.0, rproj * (0.7 + 0.6 * dc_rng_uniform(rng)));
@@ -332,8 +417,8 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
         if (!o) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "cluster %lld: members", (long long)c->id);
         int type = blue ? (dc_rng_uniform(rng) < 0.6 ? SIM_TYPE_SBC : SIM_TYPE_IRR) : SIM_TYPE_EARLY;
         /* red sequence with a tilt (fainter is bluer) and scatter */
-        double gr = c->gr - 0.02 * (mr - m->mstar) + m->rs_scatter * dc_rng_normal(rng);
-        double ri = c->ri - 0.008 * (mr - m->mstar) + 0.6 * m->rs_scatter * dc_rng_normal(rng);
+        double gr = c->gr + lk->rs_slope * (mr - m->mstar) + lk->rs_scatter * dc_rng_normal(rng);
+        double ri = c->ri + ri_slope * (mr - m->mstar) + 0.6 * lk->rs_scatter * dc_rng_normal(rng);
         sim_galaxy_fill(o, type, mr, z, gr, ri, cz, rng);
         if (!blue) { /* keep the red-sequence colours exact (the disc part is red too) */
             double r = mr + dmod + kr;
@@ -342,9 +427,21 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
             o->mag[2] = (float)(r - ri);
         }
         double dx = rproj * r200_as * cos(phi), dy = rproj * r200_as * sin(phi); /* arcsec E, N */
+        double rbcg = rproj;
+        if (varied) {
+            if (lk->bimodal && dc_rng_uniform(rng) < lk->sub_frac) { /* the round sub-clump */
+                dx = sx + sub_scale * dx;
+                dy = sy + sub_scale * dy;
+            } else { /* stretched along the major axis, area kept, about the (offset) centre */
+                double a = dx / qs, b = dy * qs;
+                dx = ox + a * ut + b * vt;
+                dy = oy + a * vt - b * ut;
+            }
+            rbcg = hypot(dx, dy) / r200_as; /* N200 counts around the BCG (WHL12) */
+        }
         o->ra = c->ra + dx / 3600 / cosd;
         o->dec = c->dec + dy / 3600;
-        if (mr <= -21 && rproj <= 1) {
+        if (mr <= -21 && rbcg <= 1) {
             n200++;
             rl += pow(10, -0.4 * (mr - m->mstar));
         }
@@ -373,6 +470,13 @@ dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, 
 dc_status dc_sim_cluster_generate(dc_sim_cluster *c, const dc_sim_cluster_model *m, uint64_t seed,
                                   dc_sim_object **members, size_t *n_members)
 {
+    return dc_sim_cluster_generate_vary(c, m, NULL, seed, members, n_members);
+}
+
+dc_status dc_sim_cluster_generate_vary(dc_sim_cluster *c, const dc_sim_cluster_model *m,
+                                       const struct dc_sim_vary *vary, uint64_t seed,
+                                       dc_sim_object **members, size_t *n_members)
+{
     *members = NULL;
     *n_members = 0;
     DC_CHECK_ARG(m->h0 > 0 && m->om > 0 && m->om <= 1,
@@ -380,7 +484,8 @@ dc_status dc_sim_cluster_generate(dc_sim_cluster *c, const dc_sim_cluster_model 
     sim_objects l = {0};
     dc_rng rng;
     sim_rng_for(&rng, seed, (uint64_t)c->id, SIM_TAG_MEMBERS);
-    dc_status st = sim_cluster_members(c, m, sim_cosmo_get(m->h0, m->om), &rng, &l);
+    if (vary && vary->enabled) DC_TRY(dc_sim_vary_check(vary));
+    dc_status st = sim_cluster_members_vary(c, m, vary, sim_cosmo_get(m->h0, m->om), &rng, &l);
     if (st != DC_STATUS_OK) {
         sim_objects_free(&l);
         return st;
@@ -454,6 +559,51 @@ dc_status sim_field_galaxies(const sim_region *g, double density, double r_limit
         double gr, ri;
         sim_type_colours(SIM_TYPE_EARLY, z, &gr, &ri);
         sim_galaxy_fill(o, type, absr, z, gr + 0.05 * dc_rng_normal(rng), ri + 0.03 * dc_rng_normal(rng), cz, rng);
+    }
+    return DC_STATUS_OK;
+}
+
+dc_status sim_field_galaxies_vary(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
+                                  const sim_popvary *pv, dc_rng *rng, sim_objects *out)
+{
+    if (!pv || (pv->dmstar == 0 && pv->dalpha == 0 && pv->size_scale == 1 && pv->red_fraction == 1 && pv->colour == 0))
+        return sim_field_galaxies(g, density, r_limit, cz, rng, out); /* the fixed population, bit for bit */
+    /* the same population with luminosities shifted by dmstar (counts shift with them), the
+     * faint-end slope tilted by dalpha through acceptance weights (L/L*)^dalpha clipped to
+     * 0.5..2 (over-drawn by 2), sizes, red fraction and colours scaled or shifted */
+    const double r_bright = 14, wmax = pv->dalpha != 0 ? 2 : 1, mstar = sim_mstar_ref + pv->dmstar;
+    double n0 = galaxy_counts(r_bright - pv->dmstar), n1 = galaxy_counts(r_limit - pv->dmstar);
+    int n = (int)dc_rng_poisson(rng, wmax * density * g->area * (n1 - n0));
+    for (int k = 0; k < n; k++) {
+        dc_sim_object tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.cluster = -1;
+        sim_region_place(g, rng, &tmp);
+        double r = galaxy_counts_inverse(n0 + (n1 - n0) * dc_rng_uniform(rng));
+        double zmed = r < 17.7 ? 0.1 * pow(10, 0.2 * (r - 17.7)) : 0.1 + 0.08 * (r - 17.7);
+        double fred = clampd(pv->red_fraction * clampd(0.35 - 0.04 * (r - 18), 0.12, 0.4), 0, 0.9);
+        int type = dc_rng_uniform(rng) < fred ? SIM_TYPE_EARLY : dc_rng_uniform(rng) < 0.55 ? SIM_TYPE_SBC : SIM_TYPE_IRR;
+        double z = 0, absr = 0;
+        for (int tries = 0; tries < 8; tries++) {
+            double t = -log((1 - dc_rng_uniform(rng)) * (1 - dc_rng_uniform(rng)));
+            z = clampd(zmed / 1.412 * pow(t, 2.0 / 3), 0.005, 1.9);
+            absr = r - sim_cosmo_dm(cz, z) - sim_kcorr_r(type, z);
+            if (absr > -23.3) break;
+        }
+        absr += pv->dmstar;
+        if (pv->dalpha != 0) {
+            double w = clampd(pow(10, -0.4 * pv->dalpha * (absr - mstar)), 0.5, 2);
+            if (dc_rng_uniform(rng) * wmax >= w) continue;
+        }
+        double gr, ri;
+        sim_type_colours(SIM_TYPE_EARLY, z, &gr, &ri);
+        sim_galaxy_fill(&tmp, type, absr, z, gr + 0.05 * dc_rng_normal(rng), ri + 0.03 * dc_rng_normal(rng), cz, rng);
+        tmp.re_bulge *= (float)pv->size_scale;
+        tmp.re_disc *= (float)pv->size_scale;
+        tmp.mag[0] += (float)pv->colour;
+        dc_sim_object *o = sim_objects_push(out);
+        if (!o) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "field galaxies: %d objects", n);
+        *o = tmp;
     }
     return DC_STATUS_OK;
 }

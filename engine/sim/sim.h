@@ -102,6 +102,21 @@ typedef enum dc_sim_cluster_kind {
     DC_SIM_CLUSTER_KIND_GROUP    /* a poor line-of-sight group at another redshift (contaminant) */
 } dc_sim_cluster_kind;
 
+/* How one cluster looks (docs/simulated-sky.md): drawn from its member stream when the
+ * cluster variety of dc_sim_vary is enabled, else the fixed model (q = 1, no offsets). */
+typedef struct dc_sim_cluster_look {
+    double rs_offset;         /* g-r zero-point shift of its red sequence, model.rs_offset included */
+    double rs_slope;          /* d(g-r)/dM_r of the red sequence (r-i: 0.4 x this) */
+    double rs_scatter;        /* g-r scatter (r-i: 0.6 x this) */
+    double c_factor;          /* NFW concentration multiplier */
+    double q, theta;          /* projected axis ratio of the members, major axis deg east of north */
+    int gap_kind;             /* 0 usual, 1 no dominant BCG (M2 - M1 < 0.3), 2 fossil-like (gap > 1.5) */
+    int bimodal;              /* 1: a second sub-clump (sub_*) */
+    double gap;               /* kinds 1, 2: the requested M2 - M1 (abs. r mag) */
+    double offset_kpc, offset_pa; /* member centre offset from the BCG (proper kpc), its angle */
+    double sub_frac, sub_kpc, sub_pa; /* second sub-clump: fraction of satellites, separation, angle */
+} dc_sim_cluster_look;
+
 /* A cluster: the caller sets id, ra, dec, z, n200_mean (and kind); generation fills the rest.
  * The centre is the BCG, as in the Wen, Han & Liu (2012) catalogue. N200 counts members with
  * M_r <= -21 within R200 (projected), BCG included, as WHL12 defines it. */
@@ -123,6 +138,7 @@ typedef struct dc_sim_cluster {
     double gr, ri;       /* red-sequence colours at z (at M*) */
     int n_members;       /* galaxies generated, BCG included */
     double x, y;         /* pixel position of the BCG in the field that holds it */
+    dc_sim_cluster_look look;
 } dc_sim_cluster;
 
 /* Parameters of the member population; dc_sim_cluster_model_default gives facts.md 5 values. */
@@ -131,6 +147,7 @@ typedef struct dc_sim_cluster_model {
     double bcg_mean, bcg_sigma;/* BCG M_r at N200 = 20 and its dispersion: -23.0, 0.3 */
     double blue_fraction;      /* fraction of members off the red sequence: 0.2 */
     double rs_scatter;         /* red-sequence scatter in g-r: 0.04 */
+    double rs_offset;          /* mag added to the red-sequence g-r and r-i (shifted test skies): 0 */
     double r_limit;            /* faintest apparent r generated: 23.5 */
     double h0, om;             /* cosmology: 71, 0.27 */
 } dc_sim_cluster_model;
@@ -143,6 +160,90 @@ void dc_sim_red_sequence(double z, double *gr, double *ri);
  * derived fields. *members is malloc'ed (caller frees); objects carry ra/dec, cluster = -1. */
 dc_status dc_sim_cluster_generate(dc_sim_cluster *c, const dc_sim_cluster_model *m, uint64_t seed,
                                   dc_sim_object **members, size_t *n_members);
+struct dc_sim_vary;
+/* The same with the per-cluster ranges of vary (used when vary->enabled; NULL: none). */
+dc_status dc_sim_cluster_generate_vary(dc_sim_cluster *c, const dc_sim_cluster_model *m,
+                                       const struct dc_sim_vary *vary, uint64_t seed,
+                                       dc_sim_object **members, size_t *n_members);
+
+/* ---- randomised conditions, populations and cluster looks (docs/simulated-sky.md) --------- */
+
+/* The PSF of one band: a Moffat core of index beta and FWHM fwhm, made elliptical with
+ * distortion e = (a^2 - b^2) / (a^2 + b^2) at position angle pa (area kept), plus a Gaussian
+ * wing holding wing_frac of the flux with FWHM wing_scale x fwhm. */
+typedef struct dc_sim_psf {
+    double fwhm;                  /* arcsec (of the Moffat core) */
+    double beta;                  /* Moffat index, 2.5..5 (tabulated every 0.1, nearest used) */
+    double e, pa;                 /* distortion 0..0.5; pa degrees east of north */
+    double wing_frac, wing_scale; /* 0..0.2; FWHM ratio 1.5..10 */
+} dc_sim_psf;
+void dc_sim_psf_default(dc_sim_psf *p, double fwhm); /* round Moffat of DC_SIM_MOFFAT_BETA */
+
+/* Unit-flux mixture {weight, variance in FWHM^2} of the Moffat of index beta (the nearest table
+ * on the 2.5..5 grid of step 0.1; DC_SIM_MOFFAT_BETA gives DC_SIM_PROFILE_MOFFAT's table), and
+ * the analytic profile it approximates (un-normalised, r in FWHM). */
+int dc_sim_moffat_mixture(double beta, const double **weights_variances);
+double dc_sim_moffat_value(double beta, double r);
+double dc_sim_moffat_beta_nearest(double beta); /* the tabulated beta actually used */
+
+/* dc_sim_render_object with a general PSF; a default PSF (dc_sim_psf_default) renders exactly as
+ * dc_sim_render_object does. */
+void dc_sim_render_object_psf(float *img, int w, int h, const dc_sim_object *o, int band,
+                              double pixel_scale, const dc_sim_psf *psf, double eps);
+
+/* The ranges a field (conditions, field galaxies) and each cluster draw from. Pairs are
+ * {lo, hi}; magnitudes in mag. enabled = 0 (the default) keeps the fixed simulator bit for bit;
+ * dc_sim_vary_default writes the documented ranges with enabled = 0. */
+typedef struct dc_sim_vary {
+    int enabled;
+    /* per field: observing conditions (field seed, own stream) */
+    double seeing[2];       /* r FWHM arcsec: log-normal, median sqrt(lo hi), sigma ln(hi/lo)/4, clipped */
+    double beta[2];         /* Moffat index, uniform (rounded to 0.1) */
+    double psf_e[2];        /* PSF distortion, uniform; angle uniform */
+    double wing_frac[2];    /* PSF wing flux fraction, uniform */
+    double wing_scale[2];   /* wing FWHM / core FWHM, uniform */
+    double sky[2];          /* sky offset from the medians (mag, + = darker), uniform, common to the bands */
+    double sky_colour;      /* per-band Gaussian sigma added to that (mag), result clipped to sky[] */
+    double sky_offset;      /* mag added to every band's sky (negative = brighter) */
+    double depth[2];        /* 5-sigma depth change (mag, + = deeper) through the exposure, uniform */
+    double depth_offset;    /* mag added to the depth (negative = shallower) */
+    double zp;              /* flux calibration error: image flux x (1 + U(-zp, zp)) per band */
+    double gain, darkvar;   /* fractional jitter of the camcol gains and dark variances, uniform +- */
+    /* per field (survey: per 0.2 deg sky cell): field galaxies */
+    double lf_mstar[2];     /* shift of the field galaxies' luminosities (mag, - = brighter), uniform */
+    double lf_alpha[2];     /* change of the faint-end slope alpha, uniform */
+    double size_scale[2];   /* multiplier of the Shen et al. 2003 sizes, uniform */
+    double red_fraction[2]; /* multiplier of the red (early-type) fraction, uniform */
+    double colour[2];       /* g-r shift of every field galaxy (mag), uniform */
+    /* per cluster (member stream of (seed, id)) */
+    double rs_offset[2];    /* red-sequence g-r zero-point shift (r-i: half), uniform */
+    double rs_slope[2];     /* red-sequence d(g-r)/dM_r, uniform */
+    double rs_scatter[2];   /* red-sequence g-r scatter, uniform */
+    double c_scatter;       /* log10 scatter of the NFW concentration */
+    double cluster_q[2];    /* projected axis ratio of the members, uniform; angle uniform */
+    double gap_small;       /* fraction with no dominant BCG: a second red member M2 - M1 in gap_small_mag */
+    double gap_small_mag[2];
+    double gap_fossil;      /* fraction fossil-like: no satellite within gap_fossil_mag of the BCG */
+    double gap_fossil_mag[2];
+    double miscentre;       /* fraction whose members centre away from the BCG */
+    double miscentre_kpc[2];/* that offset (proper kpc), uniform; angle uniform */
+    double bimodal;         /* fraction with a second sub-clump */
+    double bimodal_frac[2]; /* its share of the satellites, uniform */
+    double bimodal_kpc[2];  /* its distance from the main centre (proper kpc), uniform */
+} dc_sim_vary;
+void dc_sim_vary_default(dc_sim_vary *v);
+/* DC_STATUS_INVALID_ARG naming the key when a range is reversed or outside what the model supports. */
+dc_status dc_sim_vary_check(const dc_sim_vary *v);
+
+/* What one field drew (the fixed values when vary is off). */
+typedef struct dc_sim_conditions {
+    dc_sim_psf psf[DC_SIM_NBANDS];
+    double zp_scale[DC_SIM_NBANDS];  /* image flux / catalogue flux */
+    double depth;                    /* mag, + = deeper than the fixed simulator */
+    double exposure_scale;           /* 10^(0.8 depth): exposure time and counts per nanomaggy */
+    /* field galaxies of a single field (survey cut-outs draw these per sky cell) */
+    double lf_mstar, lf_alpha, size_scale, red_fraction, colour;
+} dc_sim_conditions;
 
 /* ---- fields -------------------------------------------------------------------------------- */
 
@@ -171,6 +272,7 @@ typedef struct dc_sim_field_config {
     double saturation_dn;         /* full well incl. sky, DN (<= 0: none) */
     int noise;                    /* 0: noiseless images (tests) */
     dc_sim_cluster_model model;
+    dc_sim_vary vary;             /* randomised conditions, field galaxies and clusters (off) */
 } dc_sim_field_config;
 void dc_sim_field_config_default(dc_sim_field_config *c);
 
@@ -188,6 +290,9 @@ typedef struct dc_sim_field {
     size_t n_objects;
     dc_sim_cluster *clusters;         /* clusters and groups whose BCG lies in the field */
     size_t n_clusters;
+    dc_sim_vary vary;                 /* the field's ranges (conditions, field galaxies) */
+    dc_sim_vary cluster_vary;         /* the clusters' ranges (a survey's own in cut-outs) */
+    dc_sim_conditions cond;           /* what the field drew */
 } dc_sim_field;
 
 /* Simulate a field. Same config (seed included) => bit-identical images. */
@@ -205,7 +310,8 @@ typedef struct dc_sim_write_opts {
 } dc_sim_write_opts;
 
 /* Write <dir>/<stem>-g.fits, -r.fits, -i.fits (TAN WCS with CD matrix; BUNIT, FILTER, NMGY,
- * GAIN, DARKVAR, SKY, PSF_FWHM, SATURATE, EXPTIME, CAMCOL keywords), <stem>-truth.fits and .csv,
+ * GAIN, DARKVAR, SKY, SKYMAG, SKYSIG, PSF_FWHM, PSFBETA, SATURATE, EXPTIME, CAMCOL keywords, and with
+ * vary on PSF_E, PSF_PA, PSFWFRAC, PSFWSCAL, ZPSCALE, DEPTH), <stem>-truth.fits and .csv,
  * and <stem>.png (Lupton asinh colour preview, clusters circled in green at 250 kpc radius,
  * groups in orange). opts may be NULL. */
 dc_status dc_sim_field_write(const dc_sim_field *f, const char *dir, const char *stem,
@@ -226,6 +332,7 @@ typedef struct dc_sim_survey_config {
     double n200_slope;
     double density;              /* comoving Mpc^-3 of clusters with N200 >= n200_min */
     dc_sim_cluster_model model;
+    dc_sim_vary vary;            /* only its per-cluster part is used: the survey's clusters */
 } dc_sim_survey_config;
 void dc_sim_survey_config_default(dc_sim_survey_config *c);
 

@@ -50,6 +50,20 @@ void sim_galaxy_fill(dc_sim_object *o, int type, double abs_r, double z, double 
 /* Members of cluster c (BCG first) appended to out; fills c's derived fields. */
 dc_status sim_cluster_members(dc_sim_cluster *c, const dc_sim_cluster_model *m, const sim_cosmo *cz,
                               dc_rng *rng, sim_objects *out);
+/* The same with the per-cluster ranges of vary when vary && vary->enabled (the look is drawn from
+ * a stream derived from rng's state, so rng itself is consumed as without vary until members). */
+dc_status sim_cluster_members_vary(dc_sim_cluster *c, const dc_sim_cluster_model *m, const dc_sim_vary *vary,
+                                   const sim_cosmo *cz, dc_rng *rng, sim_objects *out);
+
+/* The default M* and alpha of the cluster model; model values away from them shift the field
+ * galaxies' luminosity function too. */
+extern const double sim_mstar_ref, sim_alpha_ref;
+
+/* Field-galaxy population changes: luminosities brighter by -dmstar, faint-end slope changed by
+ * dalpha (relative to M*), sizes x size_scale, red fraction x red_fraction, g-r + colour. */
+typedef struct sim_popvary {
+    double dmstar, dalpha, size_scale, red_fraction, colour;
+} sim_popvary;
 
 /* Where a population is placed: a pixel box of a field (positions drawn in pixels, converted
  * through the field's WCS afterwards) or an RA/Dec cell of a survey (drawn uniformly on the
@@ -66,6 +80,9 @@ void sim_region_place(const sim_region *g, dc_rng *rng, dc_sim_object *o);
 /* Populations, appended to out. r_limit: faintest r magnitude kept. */
 dc_status sim_field_galaxies(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
                              dc_rng *rng, sim_objects *out);
+/* pv NULL: as sim_field_galaxies. */
+dc_status sim_field_galaxies_vary(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
+                                  const sim_popvary *pv, dc_rng *rng, sim_objects *out);
 dc_status sim_stars(const sim_region *g, double density, double r_limit, dc_rng *rng, sim_objects *out);
 /* Bright nearby galaxies (z 0.01-0.04) and bright saturating stars: Poisson with the given means. */
 dc_status sim_nearby_galaxies(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng,

@@ -29,6 +29,7 @@ void dc_sim_survey_config_default(dc_sim_survey_config *c)
      * z < 0.42) and ~0.2 per deg^2 with N200 >= 20 at 0.1 < z < 0.2 */
     c->density = 4e-5;
     dc_sim_cluster_model_default(&c->model);
+    dc_sim_vary_default(&c->vary);
 }
 
 static dc_status survey_check(const dc_sim_survey_config *c)
@@ -45,6 +46,8 @@ static dc_status survey_check(const dc_sim_survey_config *c)
     DC_CHECK_ARG(c->density >= 0 && c->density < 1e-2, "sim survey: density %g Mpc^-3 outside [0, 0.01)", c->density);
     DC_CHECK_ARG(c->model.h0 > 0 && c->model.om > 0 && c->model.om <= 1,
                  "sim survey: cosmology h0 %g, om %g out of range", c->model.h0, c->model.om);
+    DC_CHECK_ARG(fabs(c->model.rs_offset) <= 0.5, "sim survey: model.rs_offset %g outside -0.5..0.5", c->model.rs_offset);
+    if (c->vary.enabled) DC_TRY(dc_sim_vary_check(&c->vary));
     return DC_STATUS_OK;
 }
 
@@ -101,7 +104,7 @@ dc_status dc_sim_survey_new(const dc_sim_survey_config *cfg, dc_sim_survey **out
         dc_rng mr;
         sim_rng_for(&mr, cfg->seed, (uint64_t)c->id, SIM_TAG_MEMBERS);
         scratch.n = 0;
-        st = sim_cluster_members(c, &cfg->model, cz, &mr, &scratch);
+        st = sim_cluster_members_vary(c, &cfg->model, &cfg->vary, cz, &mr, &scratch);
     }
     sim_objects_free(&scratch);
     if (st != DC_STATUS_OK) {
@@ -239,6 +242,7 @@ dc_status dc_sim_survey_field(const dc_sim_survey *s, const dc_sim_field_config 
     sim_rng_for(&krng, s->cfg.seed, TAG_FIELD, key);
     dc_sim_field *f;
     DC_TRY(sim_field_alloc(&c, dc_rng_next(&krng), &f));
+    f->cluster_vary = s->cfg.vary; /* the survey's clusters look as its catalogue says */
     sim_objects objs = {0};
     sim_clusters cl = {0};
     dc_status st = DC_STATUS_OK;

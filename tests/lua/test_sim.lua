@@ -73,5 +73,38 @@ assert(found, "survey cluster missing from its cut-out")
 ok, err = pcall(s.field, s, {clusters = {}}, c1.ra, c1.dec)
 assert(not ok and err:find("from the survey"), tostring(err))
 
+-- vary: defaults from the engine, true / table / false, unknown keys and bad ranges rejected
+assert(d.field.vary.enabled == false and d.field.vary.seeing[1] == 0.8 and d.field.vary.seeing[2] == 2.0)
+assert(d.field.model.rs_offset == 0 and d.survey.vary.bimodal == 0.15)
+for _, bad in ipairs({{vary = {seeeing = {1, 2}}}, {vary = {seeing = {2, 1}}}, {vary = {beta = {1, 2, 3}}}, {vary = 3}}) do
+  local ok2, err2 = pcall(dc.sim_field, bad)
+  assert(not ok2 and (err2:find("vary") or err2:find("seeing")), tostring(err2))
+end
+local vcfg = {width = 200, height = 160, seed = 6, n_clusters = 1, groups = 0}
+local plain <close> = dc.sim_field(vcfg)
+vcfg.vary = false
+local off <close> = dc.sim_field(vcfg)
+plain:write(tmp .. "/p", "f", {preview_size = 100})
+off:write(tmp .. "/o", "f", {preview_size = 100})
+assert(read(tmp .. "/p/f-r.fits") == read(tmp .. "/o/f-r.fits"), "vary = false changed the image")
+vcfg.vary = {seeing = {1.5, 1.5}, beta = 4.0, psf_e = {0.05, 0.05}, sky_offset = -0.3, depth_offset = -0.4}
+local v <close> = dc.sim_field(vcfg)
+local vi = v:info()
+assert(vi.vary and math.abs(vi.seeing[2] - 1.5) < 1e-12 and vi.psf_beta == 4.0 and math.abs(vi.psf_e - 0.05) < 1e-12)
+assert(vi.depth <= 0.1 + 1e-12 and vi.depth >= -0.9 - 1e-12 and math.abs(vi.exposure_scale / 10 ^ (0.8 * vi.depth) - 1) < 1e-9,
+  "depth " .. vi.depth)
+assert(vi.sky_mag[2] < 20.86 - 0.3 + 0.5 + 1e-9 and vi.sky_mag[2] > 20.86 - 0.3 - 0.5 - 1e-9, "sky " .. vi.sky_mag[2])
+local vc = v:clusters()[1]
+assert(vc.rs_slope <= -0.02 and vc.rs_slope >= -0.04 and vc.q >= 0.5 and vc.q <= 1, "cluster look")
+v:write(tmp .. "/v", "f", {preview_size = 100})
+local hdr = read(tmp .. "/v/f-r.fits"):sub(1, 2880 * 4)
+assert(hdr:find("PSFBETA =%s+4") and hdr:find("PSF_E") and hdr:find("ZPSCALE"), "vary keywords missing")
+local sv <close> = dc.sim_survey({seed = 2, ra_min = 150, ra_max = 151, dec_min = 0, dec_max = 1, vary = true})
+local sc = sv:clusters()[1]
+local scut <close> = sv:field({width = 200, height = 200, vary = true}, sc.ra, sc.dec, 3)
+local same = false
+for _, c in ipairs(scut:clusters()) do same = same or (c.id == sc.id and c.n200 == sc.n200 and c.rs_offset == sc.rs_offset) end
+assert(same, "varied survey cluster differs in its cut-out")
+
 os.execute("rm -rf " .. tmp)
 print("test_sim.lua: ok")
