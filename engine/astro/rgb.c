@@ -42,6 +42,70 @@ void dc_rgb_flip_x(dc_rgb *img)
     }
 }
 
+/* Source pixel (x, y) of an nx x ny picture -> its place under transform t (see astro.h): a
+ * left-right mirror when t >= 4, then t % 4 quarter turns anticlockwise as displayed, each
+ * (x, y) -> (y, w - 1 - x) with the width and height swapped. */
+static void dihedral_pixel(int t, int nx, int ny, int *x, int *y)
+{
+    int w = nx, h = ny, a = *x, b = *y;
+    if (t >= 4) a = w - 1 - a;
+    for (int k = 0; k < t % 4; k++) {
+        int na = b, nb = w - 1 - a;
+        a = na;
+        b = nb;
+        int tmp = w;
+        w = h;
+        h = tmp;
+    }
+    *x = a;
+    *y = b;
+}
+
+dc_status dc_rgb_dihedral(dc_rgb *img, int t)
+{
+    DC_CHECK_ARG(t >= 0 && t <= 7, "dihedral transform %d: there are 8, numbered 0 to 7", t);
+    if (t == 0) return DC_STATUS_OK;
+    const int nx = img->nx, ny = img->ny, odd = t % 2; /* odd quarter turns swap the sides */
+    const int ox = odd ? ny : nx, oy = odd ? nx : ny;
+    uint8_t *out = malloc((size_t)nx * ny * 3);
+    if (!out) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "dihedral transform of a %d x %d picture: out of memory", nx, ny);
+    for (int y = 0; y < ny; y++)
+        for (int x = 0; x < nx; x++) {
+            int a = x, b = y;
+            dihedral_pixel(t, nx, ny, &a, &b);
+            memcpy(out + 3 * ((size_t)b * ox + a), img->data + 3 * ((size_t)y * nx + x), 3);
+        }
+    free(img->data);
+    img->data = out;
+    img->nx = ox;
+    img->ny = oy;
+    return DC_STATUS_OK;
+}
+
+dc_status dc_rgb_photometric(dc_rgb *img, const dc_photometric_params *p)
+{
+    for (int k = 0; k < 3; k++)
+        DC_CHECK_ARG(p->hi[k] > p->lo[k] && p->scale[k] > 0 && isfinite(p->scale[k]) && p->sigma[k] >= 0 &&
+                         isfinite(p->sigma[k]),
+                     "photometric channel %d: need hi > lo, a positive finite scale and sigma >= 0 (got lo %g, "
+                     "hi %g, scale %g, sigma %g)", k, p->lo[k], p->hi[k], p->scale[k], p->sigma[k]);
+    dc_rng rng;
+    dc_rng_seed(&rng, p->seed);
+    const size_t n = (size_t)img->nx * img->ny;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            uint8_t *v = img->data + 3 * i + k;
+            const double range = (double)p->hi[k] - p->lo[k], y = *v / 255.0;
+            double x = p->lo[k] + range * y * y; /* the stretch inverted */
+            x *= p->scale[k];
+            if (p->sigma[k] > 0) x += p->sigma[k] * dc_rng_normal(&rng);
+            double s = (x - p->lo[k]) / range;
+            s = s > 0 ? (s < 1 ? s : 1) : 0;
+            *v = (uint8_t)floor(255 * sqrt(s) + 0.5);
+        }
+    return DC_STATUS_OK;
+}
+
 /* ---------------------------------------------------------------- composites */
 
 static void sqrt_pixel(const dc_composite_params *p, const double v[3], uint8_t *o)
