@@ -117,9 +117,11 @@ M.defaults = {
 M.presets = {
   paper = {max_clusters = 497},
   -- 1000 px cut-outs written at 256 px, offsets scaled with the cut-out (270" x 1000/2000), the
-  -- paper's 250 kpc boxes: on simulated data this trains a useful detector in minutes on a CPU
+  -- paper's 250 kpc boxes: on simulated data this trains a useful detector in minutes on a CPU;
+  -- 300 background and 300 hard-negative tiles (one per target cluster each at the demo's 300)
+  -- teach it that most tiles of a field hold nothing
   demo = {out = "data/demo", ra_min = 140, ra_max = 210, cutout_px = 1000, image_px = 256,
-    max_offset = 135},
+    max_offset = 135, background = 300, hard_negatives = 300},
 }
 
 -- ---------------------------------------------------------------- helpers

@@ -263,7 +263,7 @@ dc_status dc_rgb_dihedral(dc_rgb *img, int t);
 /* Photometric augmentation of a picture made with the square-root stretch (DC_STRETCH_SQRT):
  * per channel (R, G, B as the composite: i, r, g) the stretch is inverted,
  * x = lo + (hi - lo) (v / 255)^2, the flux multiplied by scale, Gaussian noise of sigma added
- * (drawn from seed, one pass over the picture), and the stretch re-applied with the same
+ * (drawn from seed, one pass over the picture; a 4096-level discrete Gaussian, rgb.c), and the stretch re-applied with the same
  * rounding as dc_composite_make. Pixels clipped at lo or hi keep no memory of how far beyond
  * they were, so noise on a clipped sky pixel is one-sided. scale 1, sigma 0 is the identity. */
 typedef struct dc_photometric_params {
