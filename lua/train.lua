@@ -25,7 +25,7 @@ M.defaults = {
   seed = 1,
   -- augmentation, drawn per step from (seed, step) (README "Training augmentation")
   dihedral = true,           -- one of the 8 grid symmetries per step (4 quarter turns x a mirror),
-                             -- uniform; the paper's section 5 suggests rotations and flips
+                             -- uniform; the paper's section 4.2 suggests rotations and vertical flips
   flip = true,               -- with dihedral = false only: left-right flips, p = 0.5 (the old scheme)
   photometric = true,        -- per-band flux scale and noise of a shallower survey (needs the
                              -- dataset's dataset.lua: its stretch limits and cutout_px / image_px)

@@ -253,7 +253,7 @@ typedef struct dc_rgb {
 dc_status dc_rgb_new(dc_rgb **out, int nx, int ny);
 void dc_rgb_free(dc_rgb *img);
 void dc_rgb_flip_x(dc_rgb *img);
-/* The 8 symmetries of the pixel grid (training augmentation; the paper's section 5 suggests
+/* The 8 symmetries of the pixel grid (training augmentation; the paper's section 4.2 suggests
  * quarter turns and flips): t = 0..7 mirrors left-right when t >= 4, then turns the picture
  * t % 4 quarter turns anticlockwise as displayed. A continuous point (x, y) of the w x h picture
  * (x right, y down, pixel k covering [k, k+1]) goes to (w - x, y) under the mirror and to
