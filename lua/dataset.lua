@@ -91,6 +91,14 @@ M.defaults = {
   lo_g = 0, lo_r = 0, lo_i = 0,
   hi_g = 1, hi_r = 1, hi_i = 1,
   test_fraction = 0.1,        -- share of the clusters in the test split (paper: 90/10)
+  -- tiles without a target, as `detect` sees most of a field (source = "sim"; split with
+  -- test_fraction like the clusters; manifest kind column, README "Training augmentation")
+  background = 0,             -- total number of tiles at random places of the region with no
+                              -- cluster passing the cuts inside the cut-out (nor within a box
+                              -- half-size of its edge)
+  hard_negatives = 0,         -- total number of tiles centred (with the usual random offset) on
+                              -- catalogue objects that are not targets (M.negative_centres), with
+                              -- no target inside
   -- the unseen-region set (paper 3.2: 31 redMaPPer clusters in a 105 deg^2 region; the same
   -- region as scripts/sim.lua's survey=true, ~36 clusters pass the cuts)
   unseen = true,
@@ -122,9 +130,11 @@ M.ranges = {
 M.presets = {
   paper = {max_clusters = 497},
   -- 1000 px cut-outs written at 256 px, offsets scaled with the cut-out (270" x 1000/2000), the
-  -- paper's 250 kpc boxes: on simulated data this trains a useful detector in minutes on a CPU
+  -- paper's 250 kpc boxes: on simulated data this trains a useful detector in minutes on a CPU;
+  -- 300 background and 300 hard-negative tiles (one per target cluster each at the demo's 300)
+  -- teach it that most tiles of a field hold nothing
   demo = {out = "data/demo", ra_min = 140, ra_max = 210, cutout_px = 1000, image_px = 256,
-    max_offset = 135},
+    max_offset = 135, background = 300, hard_negatives = 300},
 }
 
 -- ---------------------------------------------------------------- helpers
@@ -460,8 +470,9 @@ local function files_cutter(cfg, triplets)
   return cutter
 end
 
--- ---------------------------------------------------------------- building one set
+-- ---------------------------------------------------------------- tiles without a target
 
+-- An image already on disk at the right size (a resumed build keeps it).
 local function png_ok(path, size)
   if not util.exists(path) then return false end
   local ok, img = pcall(dc.png_read, path)
@@ -470,6 +481,160 @@ local function png_ok(path, size)
   img:free()
   return nx == size and ny == size
 end
+
+
+-- The non-target objects hard-negative tiles are centred on: catalogue rows that fail the cuts
+-- (the simulated survey holds clusters with N200 >= 5 over 0.05 < z < 0.45, so these are clusters
+-- at z outside (cut_z_min, cut_z_max) or with N200 < cut_n200_min), as rows {id, ra, dec, z,
+-- richness, n200, bcg_rmag, sim_id}, sorted by id. This is the hook for other confounders (isolated
+-- LRGs, compact groups, background clusters of the simulator's objects list): append them here
+-- with a unique id, and a sim_id the survey renders them for (survey:field(...):clusters() must
+-- list it) or a cut-out function of their own.
+function M.negative_centres(cfg, catalogue, targets)
+  local is_target = {}
+  for _, r in ipairs(targets) do is_target[r.id] = true end
+  local out = {}
+  for _, r in ipairs(catalogue) do
+    if not is_target[r.id] and r.sim_id then out[#out + 1] = r end
+  end
+  table.sort(out, function(a, b) return a.id < b.id end)
+  return out
+end
+
+-- A test "does a cut-out centred on (ra, dec) hold a target?": every cluster passing the cuts
+-- (all of the catalogue's, not only the selected ones), inside the n x n cut-out or within its box
+-- half-size (box_kpc at its z) of the edge, where its members would still show.
+local function target_finder(cfg, targets)
+  local n = cfg.cutout_px
+  local list = {}
+  for _, r in ipairs(targets) do
+    local half = cfg.box_kpc / dc.cosmo(r.z, {h0 = cfg.h0, om = cfg.om}).kpc_per_arcsec / SDSS_PIXEL
+    list[#list + 1] = {ra = r.ra, dec = r.dec, half = half, id = r.id}
+  end
+  -- anything farther than the cut-out's half-diagonal plus the largest box half-size is out
+  local reach = 0
+  for _, t in ipairs(list) do reach = math.max(reach, t.half) end
+  reach = (n * math.sqrt(0.5) + reach + 2) * SDSS_PIXEL / 3600
+  return function(ra, dec)
+    local w
+    for _, t in ipairs(list) do
+      if separation(ra, dec, t.ra, t.dec) < reach then
+        w = w or dc.wcs_tan({x = (n - 1) / 2, y = (n - 1) / 2, ra = ra, dec = dec, scale = SDSS_PIXEL})
+        local x, y = w:world2pix(t.ra, t.dec)
+        if x > -0.5 - t.half and x < n - 0.5 + t.half and y > -0.5 - t.half and y < n - 0.5 + t.half then
+          w:free()
+          return t.id
+        end
+      end
+    end
+    if w then w:free() end
+    return nil
+  end
+end
+
+-- Background and hard-negative tiles (manifest rows with kind, NaN box and centre), each split
+-- into train/test with test_fraction by a seeded shuffle. Returns the rows and the count of hard
+-- negatives left out because every offset tried put a target inside.
+local function negative_tiles(cfg, survey, targets, catalogue)
+  local n, s = cfg.cutout_px, cfg.image_px
+  local lo, hi = composite_limits(cfg)
+  local copts = {size = s, stretch = "sqrt", lo = lo, hi = hi}
+  local has_target = target_finder(cfg, targets)
+  local nan = 0 / 0
+  local scale = SDSS_PIXEL * n / s
+  local function empty_row(file, split, kind, id, obj, ra_c, dec_c)
+    return {file = file, split = split, id = id, ra = obj.ra, dec = obj.dec, z = obj.z, richness = obj.richness,
+      n200 = obj.n200, bcg_rmag = obj.bcg_rmag, ymin = nan, xmin = nan, ymax = nan, xmax = nan, cx = nan, cy = nan,
+      img_ra = ra_c, img_dec = dec_c, scale = scale, offset_x = obj.offset_x or 0, offset_y = obj.offset_y or 0,
+      simulated = 1, kind = kind}
+  end
+  local function splits(count, stream)
+    local order = {}
+    for k = 1, count do order[k] = k end
+    shuffle(order, cfg.seed, stream)
+    local ntest, split = math.floor(count * cfg.test_fraction + 0.5), {}
+    for pos, k in ipairs(order) do split[k] = pos <= ntest and "test" or "train" end
+    return split
+  end
+  local out, skipped = {}, 0
+  local total, done, t0, last = cfg.background + cfg.hard_negatives, 0, dc.now(), -1
+  local function progress()
+    done = done + 1
+    if dc.interrupted() then
+      error(string.format("dataset: interrupted after %d of %d background/hard-negative images; run the same " ..
+        "command again to resume", done, total), 0)
+    end
+    local el = dc.now() - t0
+    if done == total or el - last >= 5 then
+      last = el
+      say(cfg, "  [%5d/%d] %3d%%  %s elapsed (background and hard negatives)", done, total, 100 * done // total,
+        util.duration(el))
+    end
+  end
+
+  -- background: centres uniform on the sphere within the region, kept a half cut-out from its edges
+  local split = splits(cfg.background, 2)
+  local margin = n / 2 * SDSS_PIXEL / 3600
+  local s0, s1 = math.sin(math.rad(cfg.dec_min + margin)), math.sin(math.rad(cfg.dec_max - margin))
+  for k = 1, cfg.background do
+    local ra_c, dec_c
+    for attempt = 1, 200 do
+      math.randomseed(hash(string.format("%d:background:%d", cfg.seed, k)), attempt)
+      local d = math.deg(math.asin(s0 + (s1 - s0) * math.random()))
+      local m = margin / math.cos(math.rad(d))
+      local r = cfg.ra_min + m + (cfg.ra_max - cfg.ra_min - 2 * m) * math.random()
+      if not has_target(r, d) then ra_c, dec_c = r, d break end
+    end
+    if not ra_c then
+      error(string.format("dataset: no place without a target found for background tile %d in 200 tries (region " ..
+        "RA %g..%g, Dec %g..%g is crowded for %d px cut-outs)", k, cfg.ra_min, cfg.ra_max, cfg.dec_min, cfg.dec_max, n), 0)
+    end
+    local file = string.format("background_%05d.png", k)
+    local path = cfg.out .. "/" .. file
+    if not png_ok(path, s) then
+      local f <close> = survey:field({width = n, height = n}, ra_c, dec_c, (1 << 40) + k)
+      f:composite(path, copts)
+    end
+    out[#out + 1] = empty_row(file, split[k], "background", string.format("background-%05d", k),
+      {ra = ra_c, dec = dec_c, z = nan, richness = nan, n200 = nan, bcg_rmag = nan}, ra_c, dec_c)
+    progress()
+  end
+
+  -- hard negatives: hard_negatives objects of M.negative_centres drawn with the seed, one tile each
+  local negs = M.negative_centres(cfg, catalogue, targets)
+  shuffle(negs, cfg.seed, 3)
+  local chosen = {}
+  for k = 1, math.min(cfg.hard_negatives, #negs) do chosen[k] = negs[k] end
+  if #chosen < cfg.hard_negatives then
+    say(cfg, "  note: hard_negatives=%d but the catalogue has only %d non-target objects", cfg.hard_negatives, #negs)
+  end
+  split = splits(#chosen, 3)
+  local cut = sim_cutter(cfg, survey)
+  for k, obj in ipairs(chosen) do
+    local file = file_name("hard_negative-" .. obj.id, 1)
+    local path = cfg.out .. "/" .. file
+    -- offsets as for the clusters; the first (of at most 15: the field key is sim_id * 16 + k) with
+    -- no target inside
+    local g
+    for j = 1, 15 do
+      local try = cut(obj, j, path, false)
+      if not has_target(try.img_ra, try.img_dec) then g = try g.k = j break end
+    end
+    if g then
+      if not png_ok(path, s) then cut(obj, g.k, path, true) end
+      local b = label(cfg, g.n, g.tx, g.ty, g.src_scale, obj.z)
+      out[#out + 1] = empty_row(file, split[k], "hard_negative", obj.id,
+        {ra = obj.ra, dec = obj.dec, z = obj.z, richness = obj.richness, n200 = obj.n200, bcg_rmag = obj.bcg_rmag,
+         offset_x = b.offset_x, offset_y = b.offset_y}, g.img_ra, g.img_dec)
+    else
+      skipped = skipped + 1
+    end
+    progress()
+  end
+  return out, skipped
+end
+
+-- ---------------------------------------------------------------- building one set
 
 -- Make `offsets` images for every cluster of `clusters` (rows with .split set) into folder; returns
 -- the manifest rows, the number of images kept from disk and the seconds spent. cut(row, k, path,
@@ -489,7 +654,7 @@ local function make_images(cfg, folder, clusters, offsets, cut, simulated, what)
       out[#out + 1] = {file = file, split = row.split, id = row.id, ra = row.ra, dec = row.dec, z = row.z,
         richness = row.richness, n200 = row.n200, bcg_rmag = row.bcg_rmag, ymin = b.ymin, xmin = b.xmin,
         ymax = b.ymax, xmax = b.xmax, cx = b.cx, cy = b.cy, img_ra = g.img_ra, img_dec = g.img_dec,
-        scale = b.scale, offset_x = b.offset_x, offset_y = b.offset_y, simulated = simulated}
+        scale = b.scale, offset_x = b.offset_x, offset_y = b.offset_y, simulated = simulated, kind = "target"}
       done = done + 1
       if dc.interrupted() then
         error(string.format("dataset: interrupted after %d of %d %s images; the images are kept: run the same " ..
@@ -513,6 +678,9 @@ end
 local function config_text(cfg)
   local keep = {}
   for k, v in pairs(cfg) do if k ~= "out" and k ~= "quiet" then keep[k] = v end end
+  -- datasets built before these keys existed still resume
+  if cfg.background == 0 then keep.background = nil end
+  if cfg.hard_negatives == 0 then keep.hard_negatives = nil end
   return "-- the effective config of this dataset (lua/dataset.lua)\nreturn " .. util.serialize(keep) .. "\n"
 end
 
@@ -549,11 +717,15 @@ local function check_config(cfg)
     if not ok then error("dataset: " .. string.format(msg, ...), 0) end
   end
   need(cfg.source == "sim" or cfg.source == "files", "source must be 'sim' or 'files', got '%s'", cfg.source)
-  for _, k in ipairs({"offsets", "cutout_px", "image_px", "max_clusters", "unseen_offsets", "seed"}) do
+  for _, k in ipairs({"offsets", "cutout_px", "image_px", "max_clusters", "unseen_offsets", "seed", "background",
+      "hard_negatives"}) do
     need(math.tointeger(cfg[k]) ~= nil, "%s must be an integer, got %s", k, tostring(cfg[k]))
     cfg[k] = math.tointeger(cfg[k])
   end
   need(cfg.offsets >= 1 and cfg.unseen_offsets >= 1, "offsets and unseen_offsets must be >= 1")
+  need(cfg.background >= 0 and cfg.hard_negatives >= 0, "background and hard_negatives must be >= 0")
+  need(cfg.source == "sim" or (cfg.background == 0 and cfg.hard_negatives == 0),
+    "background and hard_negatives need source=\"sim\" (real images: not implemented yet)")
   need(cfg.image_px >= 16 and cfg.image_px <= cfg.cutout_px, "need 16 <= image_px <= cutout_px, got %d and %d",
     cfg.image_px, cfg.cutout_px)
   need(cfg.max_offset >= 0, "max_offset must be >= 0")
@@ -626,6 +798,7 @@ function M.build(user)
   -- cuts, coverage, subset, split by cluster
   local catfile = cfg.source == "sim" and cfg.out .. "/catalog-whl12.fits" or cfg.catalog
   local sel = apply_cuts(cfg, rows, catfile)
+  local passing = sel -- every cluster passing the cuts: no negative tile may hold one
   say(cfg, "cuts %g < z < %g, N200 >= %g, richness >= %g, Dec > %g: %d of %d clusters", cfg.cut_z_min,
     cfg.cut_z_max, cfg.cut_n200_min, cfg.cut_richness_min, cfg.cut_dec_min, #sel, #rows)
   local function covered(list)
@@ -660,6 +833,16 @@ function M.build(user)
 
   local out, kept, secs = make_images(cfg, cfg.out, sel, cfg.offsets, cut, cfg.source == "sim" and 1 or 0, "training/test")
   local stats = {image_seconds = secs, made = #out - kept, kept = kept}
+  if cfg.background > 0 or cfg.hard_negatives > 0 then
+    local t1 = dc.now()
+    local neg, skipped = negative_tiles(cfg, survey, passing, rows)
+    for _, r in ipairs(neg) do out[#out + 1] = r end
+    stats.image_seconds = stats.image_seconds + dc.now() - t1
+    local nb = 0
+    for _, r in ipairs(neg) do if r.kind == "background" then nb = nb + 1 end end
+    say(cfg, "%d background and %d hard-negative tiles (no target inside)%s", nb, #neg - nb,
+      skipped > 0 and string.format("; %d hard negatives left out (a target in every offset tried)", skipped) or "")
+  end
   manifest.write(cfg.out, out)
   say(cfg, "wrote %s/manifest.csv: %d images (%d train, %d test) [%s]", cfg.out, #out,
     #manifest.split(out, "train"), #manifest.split(out, "test"), util.duration(dc.now() - t0))

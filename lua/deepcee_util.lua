@@ -357,10 +357,17 @@ function M.duration(s)
 end
 
 -- A PNG image as the detector's input tensor [1, 3, H, W], pixels mapped to [-1, 1] by
--- (2/255) x - 1 (facts.md section 1); flip mirrors it left-right (augmentation).
-function M.load_image(path, flip)
+-- (2/255) x - 1 (facts.md section 1). aug (training augmentation, lua/train.lua) is nil, true (a
+-- left-right flip) or {photometric = rgb:photometric options, dihedral = 0..7}: the photometric
+-- change first, then the grid symmetry (engine/astro/astro.h).
+function M.load_image(path, aug)
   local rgb <close> = require("deepcee").png_read(path)
-  if flip then rgb:flip_x() end
+  if aug == true then
+    rgb:flip_x()
+  elseif type(aug) == "table" then
+    if aug.photometric then rgb:photometric(aug.photometric) end
+    if aug.dihedral and aug.dihedral ~= 0 then rgb:dihedral(aug.dihedral) end
+  end
   return rgb:to_tensor()
 end
 

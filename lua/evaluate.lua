@@ -62,12 +62,16 @@ end
 function M.score(detected, opts)
   opts = util.config(M.defaults, opts, "evaluate")
   if #detected == 0 then error("evaluate: no images to evaluate", 2) end
-  local preds, truths = {}, {}
+  local preds, truths, truth_image = {}, {}, {}
   for k, d in ipairs(detected) do
     local r = d.row
-    if not (r.z > 0) then error(string.format("evaluate: %s has no redshift (z=%s)", r.file, tostring(r.z)), 2) end
-    local ra, dec = to_sky(k, r.cx, r.cy, d.width, d.height, r.scale)
-    truths[k] = {ra = ra, dec = dec, z = r.z}
+    -- background and hard-negative tiles hold no truth: every detection on them is a false positive
+    if (r.kind or "target") == "target" then
+      if not (r.z > 0) then error(string.format("evaluate: %s has no redshift (z=%s)", r.file, tostring(r.z)), 2) end
+      local ra, dec = to_sky(k, r.cx, r.cy, d.width, d.height, r.scale)
+      truths[#truths + 1] = {ra = ra, dec = dec, z = r.z}
+      truth_image[#truths] = k
+    end
     for _, p in ipairs(d.dets) do
       local pra, pdec = to_sky(k, p.cx, p.cy, d.width, d.height, r.scale)
       preds[#preds + 1] = {ra = pra, dec = pdec, score = p.score, image = k, cx = p.cx, cy = p.cy}
@@ -81,7 +85,7 @@ function M.score(detected, opts)
   for _, p in ipairs(props) do all[p], found[p] = {}, {} end
   local distances, offsets = {}, {}
   for k, t in ipairs(m.truths) do
-    local r = detected[k].row
+    local r = detected[truth_image[k]].row
     local returned = t.score ~= nil and t.score > best.threshold
     for _, p in ipairs(props) do
       if r[p] == r[p] then

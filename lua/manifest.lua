@@ -16,13 +16,19 @@
 --   scale      arcsec per image pixel
 --   offset_x, offset_y       offset of the cut-out centre from the cluster, arcsec
 --   simulated  1 for simulated skies, 0 for real images
+--   kind       "target" (a cluster passing the cuts, with its box), "background" (a tile with no
+--              target) or "hard_negative" (a tile centred on a non-target object: id, ra, dec, z,
+--              richness, n200, bcg_rmag are that object's); rows other than targets have NaN box
+--              and centre. Optional when reading: manifests without it hold targets only.
 local util = require("deepcee_util")
 
 local M = {}
 
 M.columns = {"file", "split", "id", "ra", "dec", "z", "richness", "n200", "bcg_rmag", "ymin", "xmin",
-  "ymax", "xmax", "cx", "cy", "img_ra", "img_dec", "scale", "offset_x", "offset_y", "simulated"}
-local text = {file = true, split = true, id = true}
+  "ymax", "xmax", "cx", "cy", "img_ra", "img_dec", "scale", "offset_x", "offset_y", "simulated", "kind"}
+local text = {file = true, split = true, id = true, kind = true}
+local optional = {kind = "target"} -- column -> value when a manifest lacks it
+M.kinds = {target = true, background = true, hard_negative = true}
 
 -- Fields of one CSV line (RFC 4180 quoting: a field in double quotes may hold commas, and "" is
 -- a quote); nil and a message for an unterminated quote.
@@ -77,7 +83,7 @@ function M.read(folder)
   local index = {}
   for i, n in ipairs(names) do index[n] = i end
   for _, c in ipairs(M.columns) do
-    if not index[c] then f:close() error(string.format("%s: missing column '%s'", path, c), 2) end
+    if not index[c] and not optional[c] then f:close() error(string.format("%s: missing column '%s'", path, c), 2) end
   end
   local rows, lineno = {}, 1
   for line in f:lines() do
@@ -94,7 +100,7 @@ function M.read(folder)
       end
       local row = {}
       for _, c in ipairs(M.columns) do
-        local v = fields[index[c]]
+        local v = index[c] and fields[index[c]] or optional[c]
         if text[c] then
           row[c] = v
         else
@@ -109,6 +115,11 @@ function M.read(folder)
       if row.split ~= "train" and row.split ~= "test" then
         f:close()
         error(string.format("%s line %d: split must be train or test, got '%s'", path, lineno, row.split), 2)
+      end
+      if not M.kinds[row.kind] then
+        f:close()
+        error(string.format("%s line %d: kind must be target, background or hard_negative, got '%s'", path, lineno,
+          row.kind), 2)
       end
       row.path = folder .. "/" .. row.file
       rows[#rows + 1] = row
@@ -127,6 +138,7 @@ function M.write(folder, rows)
     local out = {}
     for i, c in ipairs(M.columns) do
       local v = r[c]
+      if v == nil then v = optional[c] end
       if v == nil then error(string.format("manifest row for %s lacks '%s'", tostring(r.file), c), 2) end
       if type(v) == "number" then
         if v ~= v then v = "nan"

@@ -23,7 +23,18 @@ M.defaults = {
   momentum = 0.9,
   clip_norm = 10.0,
   seed = 1,
-  flip = true,               -- random horizontal flips, p = 0.5
+  -- augmentation, drawn per step from (seed, step) (README "Training augmentation")
+  dihedral = true,           -- one of the 8 grid symmetries per step (4 quarter turns x a mirror),
+                             -- uniform; the paper's section 4.2 suggests rotations and vertical flips
+  flip = true,               -- with dihedral = false only: left-right flips, p = 0.5 (the old scheme)
+  photometric = true,        -- per-band flux scale and noise of a shallower survey (needs the
+                             -- dataset's dataset.lua: its stretch limits and cutout_px / image_px)
+  flux_jitter = 0.1,         -- sigma of ln(flux scale), per band: ~ +-10 % zero point and colour
+  extra_depth = 0.5,         -- mag: added noise makes the data up to this much shallower, the
+                             -- depth loss drawn uniform in [0, extra_depth] per step
+  sky_sigma_g = 0.018,       -- blank-sky noise, nMgy per source pixel (SDSS, facts.md 4); the noise
+  sky_sigma_r = 0.028,       -- added is sky_sigma sqrt(10^(0.8 d) - 1) for a depth loss d, divided
+  sky_sigma_i = 0.045,       -- by cutout_px / image_px for the area-averaged output pixels
   checkpoint_every = 200,
   log_every = 10,
   resume = true,
@@ -41,10 +52,15 @@ M.ranges = {
   seed = {0, 2 ^ 53, "integer"},
   checkpoint_every = {1, 1e9, "integer"},
   log_every = {1, 1e9, "integer"},
+  flux_jitter = {0, 1},
+  extra_depth = {0, 3},
+  sky_sigma_g = {0, 10}, sky_sigma_r = {0, 10}, sky_sigma_i = {0, 10},
 }
 
--- The example and flip of a step: a fixed function of (seed, step), so a resumed run sees the
--- same sequence. Each epoch is a permutation of the training rows.
+-- The example and augmentation of a step: a fixed function of (seed, step), so a resumed run sees
+-- the same sequence. Each epoch is a permutation of the training rows. Returns the row index and
+-- {flip = boolean, dihedral = 0..7, z = three N(0, 1) deviates (R, G, B), u = U[0, 1), noise_seed}:
+-- the draws every scheme may use (the flip is drawn first, as before the other keys existed).
 local function schedule(seed, step, n)
   local epoch = (step - 1) // n
   local perm = {}
@@ -55,13 +71,58 @@ local function schedule(seed, step, n)
     perm[i], perm[j] = perm[j], perm[i]
   end
   math.randomseed(seed, 1000003 + step)
-  return perm[(step - 1) % n + 1], math.random() < 0.5
+  local draw = {flip = math.random() < 0.5, dihedral = math.random(0, 7), z = {}}
+  for k = 1, 3 do -- Box-Muller
+    local u1, u2 = math.random(), math.random()
+    draw.z[k] = math.sqrt(-2 * math.log(1 - u1)) * math.cos(2 * math.pi * u2)
+  end
+  draw.u = math.random()
+  draw.noise_seed = math.random(0) & 0x7fffffffffffffff
+  return perm[(step - 1) % n + 1], draw
 end
+M.schedule = schedule
 
--- Ground-truth box of a row, mirrored when the image is flipped.
-local function row_box(r, width, flip)
-  if flip then return {r.ymin, width - r.xmax, r.ymax, width - r.xmin} end
-  return {r.ymin, r.xmin, r.ymax, r.xmax}
+-- The augmentation of a step for util.load_image from the schedule's draws: {dihedral = 0..7,
+-- photometric = rgb:photometric options or nil}. stretch = {lo, hi (R, G, B), factor} is the
+-- dataset's (M.stretch).
+local function step_augmentation(cfg, draw, stretch)
+  local aug = {dihedral = 0}
+  if cfg.dihedral then aug.dihedral = draw.dihedral
+  elseif cfg.flip and draw.flip then aug.dihedral = 4 end
+  if cfg.photometric then
+    local d = cfg.extra_depth * draw.u
+    local grow = math.sqrt(10 ^ (0.8 * d) - 1) / stretch.factor
+    local sky = {cfg.sky_sigma_i, cfg.sky_sigma_r, cfg.sky_sigma_g}
+    local scale, sigma = {}, {}
+    for k = 1, 3 do
+      scale[k] = math.exp(cfg.flux_jitter * draw.z[k])
+      sigma[k] = sky[k] * grow
+    end
+    aug.photometric = {lo = stretch.lo, hi = stretch.hi, scale = scale, sigma = sigma, seed = draw.noise_seed}
+  end
+  return aug
+end
+M.step_augmentation = step_augmentation
+
+-- A continuous point (x, y) of a w x h image under grid symmetry t (engine/astro/astro.h:
+-- mirror x -> w - x when t >= 4, then t % 4 quarter turns (x, y) -> (y, w - x)); returns x, y
+-- and the new width and height.
+local function dihedral_point(t, x, y, w, h)
+  if t >= 4 then x = w - x end
+  for _ = 1, t % 4 do x, y, w, h = y, w - x, h, w end
+  return x, y, w, h
+end
+M.dihedral_point = dihedral_point
+
+-- Ground-truth box {ymin, xmin, ymax, xmax} of a row in its w x h image under symmetry t (0..7;
+-- true means a mirror, t = 4), or nil for a row with no target (background and hard-negative
+-- tiles: kind ~= "target", or no box).
+local function row_box(r, w, h, t)
+  if (r.kind or "target") ~= "target" or r.xmin ~= r.xmin then return nil end
+  if t == true then t = 4 elseif not t then t = 0 end
+  local x1, y1 = dihedral_point(t, r.xmin, r.ymin, w, h)
+  local x2, y2 = dihedral_point(t, r.xmax, r.ymax, w, h)
+  return {math.min(y1, y2), math.min(x1, x2), math.max(y1, y2), math.max(x1, x2)}
 end
 M.row_box = row_box
 
@@ -100,14 +161,21 @@ end
 
 local LOSS_HEADER = "step,total,rpn_cls,rpn_box,dn_cls,dn_box,grad_norm,proposals"
 
--- How the dataset's images were made (its dataset.lua, written by lua/dataset.lua), as the
--- detector must repeat it on new fields: input pixels per network pixel, tile size, stretch.
--- Stored with the weights; nil when the dataset has no dataset.lua.
-function M.preprocess(dataset)
+-- A dataset's dataset.lua (written by lua/dataset.lua, read as data) as a table, or nil.
+local function dataset_settings(dataset)
   local path = dataset .. "/dataset.lua"
   if not util.exists(path) then return nil end
   local d = util.read_data(path, true)
   if type(d) ~= "table" or not d.image_px or not d.cutout_px then return nil end
+  return d
+end
+
+-- How the dataset's images were made, as the detector must repeat it on new fields: input pixels
+-- per network pixel, tile size, stretch. Stored with the weights; nil when the dataset has no
+-- dataset.lua.
+function M.preprocess(dataset)
+  local d = dataset_settings(dataset)
+  if not d then return nil end
   return util.serialize({factor = d.cutout_px / d.image_px, tile = d.image_px, method = "sqrt",
     lo = {d.lo_i, d.lo_r, d.lo_g}, hi = {d.hi_i, d.hi_r, d.hi_g}})
 end
@@ -129,6 +197,19 @@ local function check_finite(last, step, log, path, ckpt, good)
     .. "nothing of this step was saved%s; lower lr= or clip_norm= and run again", step,
     finite(last.total) and "gradient norm" or "loss", tostring(last.total), tostring(last.grad_norm),
     good and string.format(" and %s (the last good checkpoint, step %d) is kept", ckpt, good) or ""), 0)
+end
+
+-- The stretch the photometric augmentation inverts: {lo, hi (R, G, B), factor}; an error naming
+-- the dataset when it has no dataset.lua.
+function M.stretch(dataset)
+  local d = dataset_settings(dataset)
+  if not d then
+    error(string.format("train: photometric=true needs %s/dataset.lua (the stretch limits lo_*, hi_* and " ..
+      "cutout_px, image_px of lua/dataset.lua); build the dataset with lua/dataset.lua or set photometric=false",
+      dataset), 3)
+  end
+  return {lo = {d.lo_i or 0, d.lo_r or 0, d.lo_g or 0}, hi = {d.hi_i or 1, d.hi_r or 1, d.hi_g or 1},
+    factor = d.cutout_px / d.image_px}
 end
 
 -- Train; returns {model=, run=, steps=, trained= (steps run by this call: 0 when the run folder
@@ -154,6 +235,12 @@ function M.run(user)
   same.steps, same.log_every, same.quiet, same.resume, same.checkpoint_every = nil, nil, nil, nil, nil
   if #cfg.clusters == 0 then same.clusters = nil end -- checkpoints from before the key still resume
   if cfg.lr_decay_at == 0 then same.lr_decay_at, same.lr_decay = nil, nil end -- likewise
+  if not cfg.dihedral then same.dihedral = nil end -- likewise
+  if not cfg.photometric then
+    for _, k in ipairs({"photometric", "flux_jitter", "extra_depth", "sky_sigma_g", "sky_sigma_r", "sky_sigma_i"}) do
+      same[k] = nil
+    end
+  end
   local identity = util.serialize(same)
   local ckpt = cfg.out .. "/checkpoint.dcw"
   local start = 1
@@ -184,6 +271,11 @@ function M.run(user)
     if not path then last_ckpt = step end
   end
 
+  if cfg.photometric and not (cfg.flux_jitter >= 0 and cfg.extra_depth >= 0 and cfg.sky_sigma_g >= 0
+      and cfg.sky_sigma_r >= 0 and cfg.sky_sigma_i >= 0) then
+    error("train: flux_jitter, extra_depth and sky_sigma_g/r/i must be >= 0", 2)
+  end
+  local stretch = cfg.photometric and M.stretch(cfg.dataset) or nil
   dc.handle_interrupts(true)
   local t0, last, done = dc.now(), nil, start - 1
   -- the learning rate of a step: lr, times lr_decay after the first lr_decay_at of the steps
@@ -192,12 +284,15 @@ function M.run(user)
     if step == start or step == decay_after + 1 then
       model:set_lr(step > decay_after and cfg.lr * cfg.lr_decay or cfg.lr)
     end
-    local idx, flip = schedule(cfg.seed, step, #rows)
-    if not cfg.flip then flip = false end
+    local idx, draw = schedule(cfg.seed, step, #rows)
     local r = rows[idx]
-    local img <close> = util.load_image(r.path, flip)
-    local width = img:shape()[4]
-    last = model:train_step(img, {row_box(r, width, flip)})
+    local aug = step_augmentation(cfg, draw, stretch)
+    local img <close> = util.load_image(r.path, aug)
+    local shape = img:shape() -- after the symmetry: the box is turned with the image's original sides
+    local t = aug.dihedral
+    local w, h = shape[4], shape[3]
+    if t % 2 == 1 then w, h = h, w end
+    last = model:train_step(img, {row_box(r, w, h, t)})
     check_finite(last, step, log, loss_path, ckpt, last_ckpt)
     done = step
     util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total, last.rpn_cls,

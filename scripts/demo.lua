@@ -6,8 +6,10 @@
 --   3. evaluate the test set (the paper's Table 2) and the unseen set (Table 3), with KS tests;
 --   4. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
---   deepcee demo [out=demo-run seed=1 clusters=300 steps=12000 lr=0.005 lr_decay_at=0.75 quick=false
---                 folds=0 fold_seed=0]
+--   deepcee demo [out=demo-run seed=1 clusters=300 background=300 hard_negatives=300 steps=13000
+--                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0]
+--   training augments every step (lua/train.lua defaults: the 8 grid symmetries, flux jitter and
+--   noise of a shallower survey)
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
@@ -15,19 +17,23 @@ local experiment = require("experiment")
 local cfg = util.args({
   out = "demo-run", seed = 1,
   clusters = 300,          -- training + test clusters (x4 offset images); the unseen region adds its own
-  steps = 12000, lr = 0.005,
+  background = 300,        -- tiles with no target (lua/dataset.lua), split 90/10 like the clusters
+  hard_negatives = 300,    -- tiles centred on catalogue clusters failing the cuts
+  steps = 13000, lr = 0.005,
   lr_decay_at = 0.75,      -- lr x 0.1 for the last quarter of the steps (lua/train.lua)
   quick = false,           -- a small, fast variant (the end-to-end test)
   folds = 0,               -- k >= 2: k-fold cross-validation by cluster instead of the 90/10 split
   fold_seed = 0,           -- the folds' seed (0: seed)
 }, {...}, "demo", {seed = {0, 2 ^ 53, "integer"}, clusters = {2, 1e6, "integer"}, steps = {1, 1e9, "integer"},
-  lr = {1e-9, 1}, lr_decay_at = {0, 0.99}, folds = {0, 1000, "integer"}, fold_seed = {0, 2 ^ 53, "integer"}})
-if cfg.quick then cfg.clusters, cfg.steps = 30, 300 end
+  lr = {1e-9, 1}, lr_decay_at = {0, 0.99}, folds = {0, 1000, "integer"}, fold_seed = {0, 2 ^ 53, "integer"},
+  background = {0, 1e6, "integer"}, hard_negatives = {0, 1e6, "integer"}})
+if cfg.quick then cfg.clusters, cfg.background, cfg.hard_negatives, cfg.steps = 30, 10, 10, 300 end
 
 -- the demo preset: 1000 px cut-outs written at 256 px (lua/dataset.lua)
 local data = {}
 for k, v in pairs(dataset.presets.demo) do data[k] = v end
 data.seed, data.max_clusters = cfg.seed, cfg.clusters
+data.background, data.hard_negatives = cfg.background, cfg.hard_negatives
 experiment.run({title = "deepcee demo: Deep-CEE on a simulated SDSS-like survey", out = cfg.out, simulated = true,
   config = cfg, data = data, name = "demo", folds = cfg.folds, fold_seed = cfg.fold_seed,
   train = {network = "demo", steps = cfg.steps, lr = cfg.lr, lr_decay_at = cfg.lr_decay_at, seed = cfg.seed,

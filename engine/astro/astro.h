@@ -253,6 +253,26 @@ typedef struct dc_rgb {
 dc_status dc_rgb_new(dc_rgb **out, int nx, int ny);
 void dc_rgb_free(dc_rgb *img);
 void dc_rgb_flip_x(dc_rgb *img);
+/* The 8 symmetries of the pixel grid (training augmentation; the paper's section 4.2 suggests
+ * quarter turns and flips): t = 0..7 mirrors left-right when t >= 4, then turns the picture
+ * t % 4 quarter turns anticlockwise as displayed. A continuous point (x, y) of the w x h picture
+ * (x right, y down, pixel k covering [k, k+1]) goes to (w - x, y) under the mirror and to
+ * (y, w - x) under one turn (the picture becomes h x w); odd t swap nx and ny. */
+dc_status dc_rgb_dihedral(dc_rgb *img, int t);
+
+/* Photometric augmentation of a picture made with the square-root stretch (DC_STRETCH_SQRT):
+ * per channel (R, G, B as the composite: i, r, g) the stretch is inverted,
+ * x = lo + (hi - lo) (v / 255)^2, the flux multiplied by scale, Gaussian noise of sigma added
+ * (drawn from seed, one pass over the picture; a 4096-level discrete Gaussian, rgb.c), and the stretch re-applied with the same
+ * rounding as dc_composite_make. Pixels clipped at lo or hi keep no memory of how far beyond
+ * they were, so noise on a clipped sky pixel is one-sided. scale 1, sigma 0 is the identity. */
+typedef struct dc_photometric_params {
+    float lo[3], hi[3]; /* the composite's flux limits per channel */
+    float scale[3];     /* flux multipliers (> 0) */
+    float sigma[3];     /* added noise, same units as lo/hi (>= 0) */
+    uint64_t seed;
+} dc_photometric_params;
+dc_status dc_rgb_photometric(dc_rgb *img, const dc_photometric_params *p);
 
 typedef enum dc_stretch {
     DC_STRETCH_SQRT,  /* y = sqrt(clip((x - lo) / (hi - lo), 0, 1)) per channel (the paper's) */

@@ -15,7 +15,8 @@
  *   deepcee.cosmo(z [, {h0=, om=}]) -> {comoving_mpc, angular_mpc, luminosity_mpc, kpc_per_arcsec, distmod}
  *   deepcee.composite(g, r, i [, {method="sqrt"|"lupton", lo=, hi=, minimum=, stretch=, q=}]) -> rgb
  *   deepcee.rgb(nx, ny), deepcee.png_read(path)     rgb :size() :get(x,y) :set(x,y,r,g,b)
- *       :flip_x() :circle(cx,cy,r,color[,thick]) :rect(x0,y0,x1,y1,color[,thick]) :write_png(path)
+ *       :flip_x() :dihedral(t) :photometric{lo=, hi=, scale=, sigma=, seed=}
+ *       :circle(cx,cy,r,color[,thick]) :rect(x0,y0,x1,y1,color[,thick]) :write_png(path)
  *       :to_tensor([{scale=, offset=}]) :free() */
 #include <math.h>
 #include <stdlib.h>
@@ -610,7 +611,7 @@ static int l_cosmo(lua_State *L)
 
 /* ---------------------------------------------------------------- pictures */
 
-static void opt_triple(lua_State *L, int o, const char *key, float out[3], float def)
+static void opt_triple(lua_State *L, int o, const char *where, const char *key, float out[3], float def)
 {
     out[0] = out[1] = out[2] = def;
     int t = lua_getfield(L, o, key);
@@ -618,11 +619,11 @@ static void opt_triple(lua_State *L, int o, const char *key, float out[3], float
     else if (t == LUA_TTABLE)
         for (int k = 0; k < 3; k++) {
             lua_rawgeti(L, -1, k + 1);
-            if (!lua_isnumber(L, -1)) luaL_error(L, "composite: %s[%d] must be a number", key, k + 1);
+            if (!lua_isnumber(L, -1)) luaL_error(L, "%s: %s[%d] must be a number", where, key, k + 1);
             out[k] = (float)lua_tonumber(L, -1);
             lua_pop(L, 1);
         }
-    else if (t != LUA_TNIL) luaL_error(L, "composite: %s must be a number or {R, G, B}", key);
+    else if (t != LUA_TNIL) luaL_error(L, "%s: %s must be a number or {R, G, B}", where, key);
     lua_pop(L, 1);
 }
 
@@ -636,9 +637,9 @@ static int l_composite(lua_State *L)
     dc_composite_params p = {.stretch = DC_STRETCH_SQRT};
     if (!strcmp(method, "lupton")) p.stretch = DC_STRETCH_LUPTON;
     else if (strcmp(method, "sqrt")) return luaL_error(L, "composite: unknown method '%s' (sqrt, lupton)", method);
-    opt_triple(L, o, "lo", p.lo, 0);
-    opt_triple(L, o, "hi", p.hi, 1);
-    opt_triple(L, o, "minimum", p.minimum, 0);
+    opt_triple(L, o, "composite", "lo", p.lo, 0);
+    opt_triple(L, o, "composite", "hi", p.hi, 1);
+    opt_triple(L, o, "composite", "minimum", p.minimum, 0);
     p.lupton_stretch = (float)dc_lua_opt_number(L, o, "stretch", 5); /* astropy's defaults */
     p.q = (float)dc_lua_opt_number(L, o, "q", 8);
     box *b = push_box(L, RGB_KEY);
@@ -693,6 +694,42 @@ static int rgb_set(lua_State *L)
 static int rgb_flip_x(lua_State *L)
 {
     dc_rgb_flip_x(check(L, 1, RGB_KEY));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* rgb:dihedral(t): one of the 8 grid symmetries in place (astro.h: mirror when t >= 4, then t % 4
+ * quarter turns anticlockwise); returns the picture */
+static int rgb_dihedral(lua_State *L)
+{
+    dc_rgb *img = check(L, 1, RGB_KEY);
+    lua_Integer t = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, t >= 0 && t <= 7, 2, "a dihedral transform is numbered 0 to 7");
+    DC_LUA_TRY(L, dc_rgb_dihedral(img, (int)t));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* rgb:photometric{lo=, hi=, scale=, sigma=, seed=} (numbers or {R, G, B}; defaults 0, 1, 1, 0, 0):
+ * invert the sqrt stretch, scale the flux, add noise, re-stretch, in place; returns the picture */
+static int rgb_photometric(lua_State *L)
+{
+    static const char *const known[] = {"lo", "hi", "scale", "sigma", "seed", NULL};
+    dc_rgb *img = check(L, 1, RGB_KEY);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_opts(L, 2, "photometric", known);
+    int o = opts_at(L, 2);
+    dc_photometric_params p;
+    opt_triple(L, o, "photometric", "lo", p.lo, 0);
+    opt_triple(L, o, "photometric", "hi", p.hi, 1);
+    opt_triple(L, o, "photometric", "scale", p.scale, 1);
+    opt_triple(L, o, "photometric", "sigma", p.sigma, 0);
+    lua_getfield(L, o, "seed");
+    int ok = 1;
+    p.seed = lua_isnil(L, -1) ? 0 : (uint64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok) return luaL_error(L, "photometric: seed must be an integer");
+    lua_pop(L, 1);
+    DC_LUA_TRY(L, dc_rgb_photometric(img, &p));
     lua_settop(L, 1);
     return 1;
 }
@@ -781,6 +818,7 @@ void dc_lua_open_astro(lua_State *L)
                                      {"pixel_scale", wcs_pixel_scale}, {"subimage", wcs_subimage},
                                      {"to_header", wcs_to_header}, {NULL, NULL}};
     static const luaL_Reg rgb_m[] = {{"size", rgb_size}, {"get", rgb_get}, {"set", rgb_set}, {"flip_x", rgb_flip_x},
+                                     {"dihedral", rgb_dihedral}, {"photometric", rgb_photometric},
                                      {"circle", rgb_circle}, {"rect", rgb_rect}, {"write_png", rgb_write_png},
                                      {"to_tensor", rgb_to_tensor}, {NULL, NULL}};
     new_type(L, IMAGE_KEY, image_free, image_tostring, image_m);

@@ -210,6 +210,56 @@ expect_error(function() datasets.build(changed) end, "another config", sim.out)
 expect_error(function() datasets.build({out = tmp .. "/x", offests = 4}) end, "unknown key", "offests")
 expect_error(function() datasets.build({out = tmp .. "/x", cutout_px = 300, image_px = 64}) end, "max_offset")
 
+-- ---------------------------------------------------------------- background and hard negatives
+-- the same survey with 5 background and 5 hard-negative tiles: the target rows are unchanged; no
+-- cluster passing the cuts (checked on the survey's truth, every one of the region, through the
+-- independent projection) lies in a negative tile; a hard negative is centred near a catalogue
+-- object failing the cuts; both kinds reach both splits; a re-run resumes to the same manifest
+local neg = {}
+for k, v in pairs(sim) do neg[k] = v end
+neg.out, neg.background, neg.hard_negatives, neg.unseen, neg.test_fraction = tmp .. "/neg", 5, 5, false, 0.4
+local nrows = manifest.read((function() datasets.build(neg) return neg.out end)())
+local kinds, nsplit, targets_seen = {}, {}, 0
+local catrow = {}
+for k = 1, cat.nrows do catrow[cat.cols.id[k]] = k end
+for _, r in ipairs(nrows) do
+  kinds[r.kind] = (kinds[r.kind] or 0) + 1
+  if r.kind == "target" then
+    targets_seen = targets_seen + 1
+    assert(read(r.path) == read(again.out .. "/" .. r.file), r.file .. " changed when negatives were added")
+  else
+    nsplit[r.kind .. r.split] = true
+    assert(r.xmin ~= r.xmin and r.cx ~= r.cx, r.file .. ": a negative tile with a box")
+    local inside = 0
+    for _, c in ipairs(cat.cols.id) do
+      if passing[c] then
+        local t = truth[sim_id[c]]
+        local x, y = sky_to_image(r, t.ra, t.dec, cfg.image_px)
+        if x > 0 and x < cfg.image_px and y > 0 and y < cfg.image_px then inside = inside + 1 end
+      end
+    end
+    assert(inside == 0, r.file .. ": " .. inside .. " target clusters inside a " .. r.kind .. " tile")
+    if r.kind == "hard_negative" then
+      local k = assert(catrow[r.id], r.id .. " is not a catalogue object")
+      local c = cat.cols
+      assert(not (c.z[k] > 0.1 and c.z[k] < 0.2 and c.n200[k] >= 20 and c.dec[k] > 0), r.id .. " passes the cuts")
+      local t = truth[sim_id[r.id]]
+      local x, y = sky_to_image(r, t.ra, t.dec, cfg.image_px)
+      local m = (cfg.max_offset / r.scale) + 1
+      assert(math.abs(x - cfg.image_px / 2) <= m and math.abs(y - cfg.image_px / 2) <= m,
+        string.format("%s: the object at (%.1f, %.1f) is not at the tile centre within the offset", r.file, x, y))
+    end
+  end
+end
+assert(targets_seen == #read_rows, "target rows " .. targets_seen .. " vs " .. #read_rows)
+assert(kinds.background == 5 and kinds.hard_negative == 5, "5 + 5 negative tiles expected")
+assert(nsplit.backgroundtrain and nsplit.backgroundtest and nsplit.hard_negativetrain and nsplit.hard_negativetest,
+  "negative tiles in both splits")
+local nman = read(neg.out .. "/manifest.csv")
+datasets.build(neg)
+assert(read(neg.out .. "/manifest.csv") == nman, "a resumed build with negatives changed the manifest")
+expect_error(function() datasets.build({out = tmp .. "/x", background = -1}) end, "background")
+
 -- ---------------------------------------------------------------- real-style FITS files
 
 local N, S = 360, 0.396

@@ -38,9 +38,32 @@ for k = 1, 8 do
     ymax = cy + 12, xmax = cx + 12, cx = cx, cy = cy, img_ra = 150, img_dec = 2, scale = 0.396 * 8,
     offset_x = 0, offset_y = 0, simulated = 0}
 end
+-- two background tiles (noise only, no box), one per split: trained with no ground truth, and
+-- every detection on the test one is a false positive
+local nan = 0 / 0
+for k = 9, 10 do
+  local S = 64
+  local rgb <close> = dc.rgb(S, S)
+  for y = 0, S - 1 do
+    for x = 0, S - 1 do
+      local v = 40 + math.random(0, 30)
+      rgb:set(x, y, v, v, math.floor(v * 0.8))
+    end
+  end
+  local file = string.format("bg%02d.png", k)
+  rgb:write_png(dir .. "/data/" .. file)
+  rows[k] = {file = file, split = k == 9 and "train" or "test", id = "background-" .. k, ra = 150, dec = 2,
+    z = nan, richness = nan, n200 = nan, bcg_rmag = nan, ymin = nan, xmin = nan, ymax = nan, xmax = nan,
+    cx = nan, cy = nan, img_ra = 150, img_dec = 2, scale = 0.396 * 8, offset_x = 0, offset_y = 0, simulated = 0,
+    kind = "background"}
+end
 manifest.write(dir .. "/data", rows)
+-- the stretch the photometric augmentation inverts (lua/dataset.lua writes this file)
+util.write_file(dir .. "/data/dataset.lua", "return {cutout_px = 256, image_px = 64, lo_g = 0, lo_r = 0, lo_i = 0, " ..
+  "hi_g = 1, hi_r = 1, hi_i = 1}\n")
 local back = manifest.read(dir .. "/data")
-assert(#back == 8 and back[3].cx == rows[3].cx and back[8].split == "test", "manifest round trip")
+assert(#back == 10 and back[3].cx == rows[3].cx and back[8].split == "test" and back[3].kind == "target"
+  and back[10].kind == "background" and back[10].xmin ~= back[10].xmin, "manifest round trip")
 
 -- a tiny network (tests/lua/helpers.lua)
 h.register_tiny_net()
@@ -95,13 +118,31 @@ assert(meta.step == "6" and meta.network == "tiny", "weights metadata")
 assert(m2:checksum() == a.model:checksum(), "weights file round trip")
 expect_error(function() nets.build("demo"):load(dir .. "/a/weights.dcw") end, "another network configuration")
 
--- evaluation: counts are consistent at every threshold
+-- evaluation: counts are consistent at every threshold; the background tile adds images and false
+-- positives, never truths
 local r = evaluate.run(a.model, dir .. "/data", {quiet = true})
-assert(r.n_images == 2 and #r.rows == 11, "evaluation rows")
-for _, row in ipairs(r.rows) do
-  assert(row.tp + row.fn == 2, "tp + fn must be the number of test images")
-  assert(row.tp + row.fp == row.n_above, "tp + fp must be the detections above the threshold")
+assert(r.n_images == 3 and #r.rows == 11, "evaluation rows")
+local bg_scores = {}
+for _, d in ipairs(r.detected) do
+  if d.row.kind == "background" then for _, p in ipairs(d.dets) do bg_scores[#bg_scores + 1] = p.score end end
 end
+for _, row in ipairs(r.rows) do
+  assert(row.tp + row.fn == 2, "tp + fn must be the number of target test images")
+  assert(row.tp + row.fp == row.n_above, "tp + fp must be the detections above the threshold")
+  local on_bg = 0
+  for _, sc in ipairs(bg_scores) do if sc > row.threshold then on_bg = on_bg + 1 end end
+  assert(row.fp >= on_bg, string.format("threshold %g: %d detections on the empty tile but %d false positives",
+    row.threshold, on_bg, row.fp))
+end
+assert(#bg_scores > 0, "the untrained-for empty tile should draw some detections at threshold 0")
+-- a legacy run (no dihedral, no photometric) still trains and resumes; photometric needs dataset.lua
+local l1 = train.run(with({out = dir .. "/legacy", dihedral = false, photometric = false}))
+train.run(with({out = dir .. "/legacy2", dihedral = false, photometric = false, steps = 3}))
+local l2 = train.run(with({out = dir .. "/legacy2", dihedral = false, photometric = false}))
+assert(l1.model:checksum() == l2.model:checksum() and l1.model:checksum() ~= a.model:checksum(),
+  "legacy resume, and augmentation changes training")
+os.remove(dir .. "/data/dataset.lua")
+expect_error(function() train.run(with({out = dir .. "/f"})) end, "dataset.lua", "photometric=false")
 assert(r.rows[1].threshold == 0 and r.rows[11].threshold == 1)
 print("test_train: 1 passed, 0 failed")
 os.execute("rm -rf '" .. dir .. "'")
