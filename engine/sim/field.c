@@ -219,7 +219,11 @@ dc_status sim_field_finish(dc_sim_field *f, const dc_sim_field_config *cfg, sim_
     size_t kept = 0;
     for (size_t k = 0; k < cl->n; k++) {
         dc_sim_cluster *c = &cl->v[k];
-        if (c->x < -0.5 || c->y < -0.5 || c->x >= f->width - 0.5 || c->y >= f->height - 0.5) continue;
+        if (c->x < -0.5 || c->y < -0.5 || c->x >= f->width - 0.5 || c->y >= f->height - 0.5) {
+            for (size_t j = 0; j < objs->n; j++) /* members of a dropped cluster belong to none */
+                if (objs->v[j].cluster == (int32_t)k) objs->v[j].cluster = -1;
+            continue;
+        }
         for (size_t j = 0; j < objs->n; j++) /* renumber the members' cluster index */
             if (objs->v[j].cluster == (int32_t)k) objs->v[j].cluster = (int32_t)kept;
         cl->v[kept++] = *c;
