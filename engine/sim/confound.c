@@ -27,8 +27,8 @@ void dc_sim_confound_realistic(dc_sim_confound_config *c)
     c->lrgs = 6;                   /* half of Eisenstein et al. 2001's Cut I 12 deg^-2 */
     c->pairs = 3;                  /* ~3% of the ~90 deg^-2 main-sample galaxies in close pairs */
     c->compact_groups = 0.35;      /* McConnachie et al. 2009 catalogue A: 2297 in 6670 deg^2 */
-    c->foreground_groups = 0.3;    /* the survey's richness function over 0.04 < z < 0.08 */
-    c->background_clusters = 3;    /* the same over 0.25 < z < 0.6, N200 20-60 */
+    c->foreground_groups = 0.25;   /* the survey's richness function over 0.04 < z < 0.08, N200 3-10 */
+    c->background_clusters = 3.5;  /* the same over 0.25 < z < 0.6, N200 20-60 */
     c->failed_cut_clusters = 0.7;  /* the same over 0.1 < z < 0.2, N200 8-19 */
 }
 
