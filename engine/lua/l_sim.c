@@ -19,7 +19,11 @@ static const char *const model_keys[] = {"mstar", "alpha", "bcg_mean", "bcg_sigm
 static const char *const field_keys[] = {
     "width", "height", "ra", "dec", "seed", "seeing", "camcol", "r_limit", "galaxy_density",
     "star_density", "clusters", "n_clusters", "z_min", "z_max", "n200_min", "n200_max", "groups",
-    "nearby_galaxies", "bright_stars", "saturation", "noise", "model", "vary", NULL};
+    "nearby_galaxies", "bright_stars", "saturation", "noise", "model", "vary",
+    /* confounders and artefacts (docs/sky-confounders.md) */
+    "confounders", "lrgs", "pairs", "compact_groups", "foreground_groups", "background_clusters",
+    "failed_cut_clusters", "artefacts", "star_spikes", "satellite_trails", "masked_stripes", "edge_mask",
+    "gradients", NULL};
 static const char *const survey_keys[] = {"seed", "ra_min", "ra_max", "dec_min", "dec_max", "z_min", "z_max",
                                           "n200_min", "n200_max", "n200_slope", "density", "model", "vary", NULL};
 static const char *const cluster_keys[] = {"id", "ra", "dec", "z", "n200", "kind", NULL};
@@ -138,6 +142,33 @@ static void push_vary(lua_State *L, const dc_sim_vary *v)
     }
 }
 
+/* The confounder and artefact keys: the shorthands confounders = true and artefacts = true set
+ * the documented realistic rates (dc_sim_confound_realistic, dc_sim_artefacts_realistic), and
+ * the numeric keys, read after them, override single rates. star_spikes also takes a boolean. */
+static void read_confound(lua_State *L, int idx, dc_sim_confound_config *q)
+{
+    if (dc_lua_opt_boolean(L, idx, "confounders", 0)) dc_sim_confound_realistic(q);
+    if (dc_lua_opt_boolean(L, idx, "artefacts", 0)) dc_sim_artefacts_realistic(q);
+    q->lrgs = dc_lua_opt_number(L, idx, "lrgs", q->lrgs);
+    q->pairs = dc_lua_opt_number(L, idx, "pairs", q->pairs);
+    q->compact_groups = dc_lua_opt_number(L, idx, "compact_groups", q->compact_groups);
+    q->foreground_groups = dc_lua_opt_number(L, idx, "foreground_groups", q->foreground_groups);
+    q->background_clusters = dc_lua_opt_number(L, idx, "background_clusters", q->background_clusters);
+    q->failed_cut_clusters = dc_lua_opt_number(L, idx, "failed_cut_clusters", q->failed_cut_clusters);
+    if (lua_getfield(L, idx, "star_spikes") == LUA_TBOOLEAN) {
+        dc_sim_confound_config r = {0};
+        dc_sim_artefacts_realistic(&r);
+        q->star_spikes = lua_toboolean(L, -1) ? r.star_spikes : 0;
+    } else {
+        q->star_spikes = dc_lua_opt_number(L, idx, "star_spikes", q->star_spikes);
+    }
+    lua_pop(L, 1);
+    q->satellite_trails = dc_lua_opt_number(L, idx, "satellite_trails", q->satellite_trails);
+    q->masked_stripes = dc_lua_opt_number(L, idx, "masked_stripes", q->masked_stripes);
+    q->edge_mask = dc_lua_opt_number(L, idx, "edge_mask", q->edge_mask);
+    q->gradients = dc_lua_opt_number(L, idx, "gradients", q->gradients);
+}
+
 /* Fill c from the table at idx (defaults first). Explicit clusters go to a userdata-backed
  * array left on the stack so it lives as long as the call. */
 static void read_field_config(lua_State *L, int idx, dc_sim_field_config *c, int allow_clusters)
@@ -169,6 +200,7 @@ static void read_field_config(lua_State *L, int idx, dc_sim_field_config *c, int
     read_model(L, idx, &c->model);
     c->model.r_limit = c->r_limit;
     read_vary(L, idx, allow_clusters ? "sim_field" : "survey:field", &c->vary);
+    read_confound(L, idx, &c->confound);
     if (lua_getfield(L, idx, "clusters") != LUA_TNIL) {
         if (!allow_clusters) luaL_error(L, "survey:field: clusters come from the survey, not the config");
         if (!lua_istable(L, -1)) luaL_error(L, "sim_field: clusters must be an array of tables");
@@ -188,9 +220,12 @@ static void read_field_config(lua_State *L, int idx, dc_sim_field_config *c, int
             v[k].z = dc_lua_opt_number(L, e, "z", 0.15);
             v[k].n200_mean = dc_lua_opt_number(L, e, "n200", 30);
             const char *kind = dc_lua_opt_string(L, e, "kind", "cluster");
-            if (strcmp(kind, "cluster") && strcmp(kind, "group"))
-                luaL_error(L, "sim_field: clusters[%d].kind must be 'cluster' or 'group', got '%s'", k + 1, kind);
-            v[k].kind = strcmp(kind, "group") == 0 ? DC_SIM_CLUSTER_KIND_GROUP : DC_SIM_CLUSTER_KIND_CLUSTER;
+            v[k].kind = -1;
+            for (int j = DC_SIM_CLUSTER_KIND_CLUSTER; j <= DC_SIM_CLUSTER_KIND_POOR; j++)
+                if (strcmp(kind, dc_sim_cluster_kind_name(j)) == 0) v[k].kind = j;
+            if (v[k].kind < 0)
+                luaL_error(L, "sim_field: clusters[%d].kind must be 'cluster', 'group', 'foreground', 'background' or "
+                              "'poor', got '%s'", k + 1, kind);
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
@@ -229,7 +264,7 @@ static void push_cluster(lua_State *L, const dc_sim_cluster *c)
     lua_setfield(L, -2, "n200");
     lua_pushinteger(L, c->n_members);
     lua_setfield(L, -2, "n_members");
-    lua_pushstring(L, c->kind == DC_SIM_CLUSTER_KIND_GROUP ? "group" : "cluster");
+    lua_pushstring(L, dc_sim_cluster_kind_name(c->kind));
     lua_setfield(L, -2, "kind");
     static const char *const gaps[] = {"usual", "small", "fossil"};
     lua_pushstring(L, gaps[c->look.gap_kind >= 0 && c->look.gap_kind <= 2 ? c->look.gap_kind : 0]);
@@ -257,6 +292,35 @@ static int l_field_clusters(lua_State *L)
     lua_createtable(L, (int)f->n_clusters, 0);
     for (size_t k = 0; k < f->n_clusters; k++) {
         push_cluster(L, &f->clusters[k]);
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+    return 1;
+}
+
+/* field:artefacts() -> array of {kind = "trail"|"stripe"|"edge"|"gradient", bands = "gri" (the
+ * bands it is in), x0, y0, x1, y1, width, value} as dc_sim_artefact documents them */
+static int l_field_artefacts(lua_State *L)
+{
+    dc_sim_field *f = check_field(L, 1);
+    static const char *const kinds[] = {"trail", "stripe", "edge", "gradient"};
+    lua_createtable(L, (int)f->n_artefacts, 0);
+    for (size_t k = 0; k < f->n_artefacts; k++) {
+        const dc_sim_artefact *a = &f->artefacts[k];
+        lua_createtable(L, 0, 8);
+        lua_pushstring(L, kinds[a->kind]);
+        lua_setfield(L, -2, "kind");
+        char bands[4] = {0};
+        int nb = 0;
+        for (int b = 0; b < 3; b++)
+            if (a->bands & (1 << b)) bands[nb++] = "gri"[b];
+        lua_pushstring(L, bands);
+        lua_setfield(L, -2, "bands");
+        const struct { const char *k; double v; } fv[] = {{"x0", a->x0}, {"y0", a->y0}, {"x1", a->x1}, {"y1", a->y1},
+                                                          {"width", a->width}, {"value", a->value}};
+        for (size_t j = 0; j < sizeof fv / sizeof fv[0]; j++) {
+            lua_pushnumber(L, fv[j].v);
+            lua_setfield(L, -2, fv[j].k);
+        }
         lua_rawseti(L, -2, (lua_Integer)k + 1);
     }
     return 1;
@@ -500,8 +564,9 @@ static int l_survey_tostring(lua_State *L)
     return 1;
 }
 
-/* deepcee.sim_defaults() -> {field = {...}, survey = {...}}: the C defaults, so scripts write
- * none of their own */
+/* deepcee.sim_defaults() -> {field = {...}, survey = {...}, confound_realistic = {...}}: the C
+ * defaults, so scripts write none of their own, and the rates confounders = true and
+ * artefacts = true set */
 static int l_sim_defaults(lua_State *L)
 {
     dc_sim_field_config f;
@@ -524,11 +589,39 @@ static int l_sim_defaults(lua_State *L)
     }
     lua_pushboolean(L, f.noise);
     lua_setfield(L, -2, "noise");
+    /* confounders and artefacts: off (0) by default; confound_realistic: what the shorthands set */
+    dc_sim_confound_config real = {0};
+    dc_sim_confound_realistic(&real);
+    dc_sim_artefacts_realistic(&real);
+    const struct { const char *k; double v, r; } cf[] = {
+        {"lrgs", f.confound.lrgs, real.lrgs}, {"pairs", f.confound.pairs, real.pairs},
+        {"compact_groups", f.confound.compact_groups, real.compact_groups},
+        {"foreground_groups", f.confound.foreground_groups, real.foreground_groups},
+        {"background_clusters", f.confound.background_clusters, real.background_clusters},
+        {"failed_cut_clusters", f.confound.failed_cut_clusters, real.failed_cut_clusters},
+        {"star_spikes", f.confound.star_spikes, real.star_spikes},
+        {"satellite_trails", f.confound.satellite_trails, real.satellite_trails},
+        {"masked_stripes", f.confound.masked_stripes, real.masked_stripes},
+        {"edge_mask", f.confound.edge_mask, real.edge_mask}, {"gradients", f.confound.gradients, real.gradients}};
+    for (size_t k = 0; k < sizeof cf / sizeof cf[0]; k++) {
+        lua_pushnumber(L, cf[k].v);
+        lua_setfield(L, -2, cf[k].k);
+    }
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "confounders");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "artefacts");
     push_model(L, &f.model);
     lua_setfield(L, -2, "model");
     push_vary(L, &f.vary);
     lua_setfield(L, -2, "vary");
     lua_setfield(L, -2, "field");
+    lua_createtable(L, 0, 11);
+    for (size_t k = 0; k < sizeof cf / sizeof cf[0]; k++) {
+        lua_pushnumber(L, cf[k].r);
+        lua_setfield(L, -2, cf[k].k);
+    }
+    lua_setfield(L, -2, "confound_realistic");
     lua_createtable(L, 0, 12);
     const struct { const char *k; double v; } sf[] = {
         {"ra_min", s.ra_min}, {"ra_max", s.ra_max}, {"dec_min", s.dec_min}, {"dec_max", s.dec_max}, {"z_min", s.z_min},
@@ -553,6 +646,7 @@ void dc_lua_open_sim(lua_State *L)
     static const luaL_Reg fmeta[] = {{"__gc", l_field_free}, {"__close", l_field_free},
                                      {"__tostring", l_field_tostring}, {"__index", NULL}, {NULL, NULL}};
     static const luaL_Reg fmethods[] = {{"clusters", l_field_clusters}, {"info", l_field_info},
+                                        {"artefacts", l_field_artefacts},
                                         {"write", l_field_write}, {"composite", l_field_composite},
                                         {"free", l_field_free}, {NULL, NULL}};
     static const luaL_Reg smeta[] = {{"__gc", l_survey_free}, {"__close", l_survey_free},

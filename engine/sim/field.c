@@ -128,7 +128,7 @@ dc_status sim_field_check(const dc_sim_field_config *c)
                  c->model.h0, c->model.om, c->model.blue_fraction, c->model.bcg_sigma);
     DC_CHECK_ARG(fabs(c->model.rs_offset) <= 0.5, "sim field: model.rs_offset %g outside -0.5..0.5", c->model.rs_offset);
     if (c->vary.enabled) DC_TRY(dc_sim_vary_check(&c->vary));
-    return DC_STATUS_OK;
+    return sim_confound_check(&c->confound);
 }
 
 static double uni(dc_rng *r, const double *lohi) { return lohi[0] + (lohi[1] - lohi[0]) * dc_rng_uniform(r); }
@@ -232,6 +232,7 @@ void dc_sim_field_free(dc_sim_field *f)
     for (int b = 0; b < DC_SIM_NBANDS; b++) dc_image_free(f->image[b]);
     free(f->objects);
     free(f->clusters);
+    free(f->artefacts);
     free(f);
 }
 
@@ -259,6 +260,11 @@ static dc_status project(const dc_sim_field *f, dc_sim_object *o, size_t n, int 
         }
     free(buf);
     return st;
+}
+
+dc_status sim_field_project(const dc_sim_field *f, dc_sim_object *o, size_t n, int to_pixels)
+{
+    return project(f, o, n, to_pixels);
 }
 
 dc_status sim_field_add_cluster(dc_sim_field *f, const dc_sim_cluster *c, const dc_sim_cluster_model *m,
@@ -337,17 +343,23 @@ dc_status sim_field_finish(dc_sim_field *f, const dc_sim_field_config *cfg, sim_
         if (zs != 1.0f)
             for (size_t k = 0; k < (size_t)f->width * f->height; k++) img[k] *= zs;
     }
+    DC_TRY(sim_artefacts_light(f, cfg, objs)); /* spikes, trails: light, exposed with the rest */
     for (int b = 0; b < DC_SIM_NBANDS; b++) {
         dc_rng rng;
         sim_rng_for(&rng, f->seed, TAG_NOISE, (uint64_t)b);
         DC_TRY(dc_sim_expose(f->image[b]->data, f->width, f->height, &f->band[b], DC_SIM_PIXEL_SCALE,
                              cfg->saturation_dn, cfg->noise, &rng));
     }
+    DC_TRY(sim_artefacts_exposed(f, cfg)); /* gradients, masks */
     /* hand over the lists; keep the clusters whose BCG falls on the image */
     size_t kept = 0;
     for (size_t k = 0; k < cl->n; k++) {
         dc_sim_cluster *c = &cl->v[k];
-        if (c->x < -0.5 || c->y < -0.5 || c->x >= f->width - 0.5 || c->y >= f->height - 0.5) continue;
+        if (c->x < -0.5 || c->y < -0.5 || c->x >= f->width - 0.5 || c->y >= f->height - 0.5) {
+            for (size_t j = 0; j < objs->n; j++) /* members of a dropped cluster belong to none */
+                if (objs->v[j].cluster == (int32_t)k) objs->v[j].cluster = -1;
+            continue;
+        }
         for (size_t j = 0; j < objs->n; j++) /* renumber the members' cluster index */
             if (objs->v[j].cluster == (int32_t)k) objs->v[j].cluster = (int32_t)kept;
         cl->v[kept++] = *c;
@@ -413,6 +425,8 @@ dc_status dc_sim_field_new(const dc_sim_field_config *cfg, dc_sim_field **out)
         if (st == DC_STATUS_OK) st = sim_field_add_cluster(f, &c, &cfg->model, cfg->seed, &objs, &cl);
     }
     if (st == DC_STATUS_OK) st = sim_field_populate(f, &g, cfg, cfg->seed, 0, &objs);
+    if (st == DC_STATUS_OK && sim_confound_any(&cfg->confound))
+        st = sim_confound_populate(f, &g, cfg, cfg->seed, 0, &objs, &cl);
     if (st == DC_STATUS_OK) st = sim_field_finish(f, cfg, &objs, &cl);
     sim_objects_free(&objs);
     free(cl.v);
@@ -426,6 +440,17 @@ dc_status dc_sim_field_new(const dc_sim_field_config *cfg, dc_sim_field **out)
 
 /* ---- output --------------------------------------------------------------------------------- */
 
+const char *dc_sim_cluster_kind_name(int kind)
+{
+    switch (kind) {
+    case DC_SIM_CLUSTER_KIND_GROUP: return "group";
+    case DC_SIM_CLUSTER_KIND_FOREGROUND: return "foreground";
+    case DC_SIM_CLUSTER_KIND_BACKGROUND: return "background";
+    case DC_SIM_CLUSTER_KIND_POOR: return "poor";
+    default: return "cluster";
+    }
+}
+
 dc_status dc_sim_field_truth(const dc_sim_field *f, dc_catalog **out)
 {
     long n = (long)f->n_clusters;
@@ -437,7 +462,7 @@ dc_status dc_sim_field_truth(const dc_sim_field *f, dc_catalog **out)
     for (long k = 0; k < n && st == DC_STATUS_OK; k++) {
         ids[k] = idbuf + 24 * k;
         snprintf(ids[k], 24, "%lld", (long long)f->clusters[k].id);
-        kinds[k] = f->clusters[k].kind == DC_SIM_CLUSTER_KIND_GROUP ? "group" : "cluster";
+        kinds[k] = dc_sim_cluster_kind_name(f->clusters[k].kind);
     }
     if (st == DC_STATUS_OK) st = dc_catalog_add_string(c, "id", (const char *const *)ids);
     static const struct { const char *name, *unit; } cols[] = {
@@ -540,9 +565,10 @@ dc_status sim_field_preview(const dc_sim_field *f, int size, const char *path)
             const dc_sim_cluster *c = &f->clusters[k];
             double rad = 250 / sim_cosmo_kpc(cz, c->z) / DC_SIM_PIXEL_SCALE * s;
             double cx = (c->x + 0.5) * s - 0.5, cy = ny - 1 - ((c->y + 0.5) * s - 0.5);
-            int group = c->kind == DC_SIM_CLUSTER_KIND_GROUP;
-            dc_rgb_draw_circle(rgb, cx, cy, group ? rad * 0.6 : rad, group ? 0xff9900 : 0x33ff33,
-                               group ? 1 : (nx >= 1000 ? 3 : 2));
+            /* targets green, groups orange, confounder clusters magenta */
+            int target = c->kind == DC_SIM_CLUSTER_KIND_CLUSTER, group = c->kind == DC_SIM_CLUSTER_KIND_GROUP;
+            dc_rgb_draw_circle(rgb, cx, cy, target ? rad : rad * 0.6, target ? 0x33ff33 : group ? 0xff9900 : 0xff33ff,
+                               target ? (nx >= 1000 ? 3 : 2) : 1);
         }
         st = dc_rgb_write_png(rgb, path);
     }

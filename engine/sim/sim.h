@@ -55,7 +55,14 @@ enum {
     DC_SIM_FLAG_BCG = 1,     /* the brightest cluster galaxy of its cluster */
     DC_SIM_FLAG_RED = 2,     /* red-sequence (early-type) galaxy */
     DC_SIM_FLAG_NEARBY = 4,  /* a bright nearby galaxy (contaminant) */
-    DC_SIM_FLAG_BRIGHT = 8   /* a bright star added as a contaminant */
+    DC_SIM_FLAG_BRIGHT = 8,  /* a bright star added as a contaminant */
+    /* confounders (confound.c): never targets. CONFOUNDER marks every confounder object,
+     * members of the foreground / background / poor clusters included; the other three name the
+     * small systems that have no entry in the cluster list */
+    DC_SIM_FLAG_CONFOUNDER = 16,
+    DC_SIM_FLAG_LRG = 32,     /* an isolated luminous red galaxy */
+    DC_SIM_FLAG_PAIR = 64,    /* a member of a bright galaxy pair */
+    DC_SIM_FLAG_COMPACT = 128 /* a member of a Hickson-like compact group */
 };
 
 /* One star or galaxy. Positions: pixel (x, y) with pixel centres at integers, north = +y,
@@ -99,8 +106,14 @@ dc_status dc_sim_expose(float *img, int w, int h, const dc_sim_band *b, double p
 
 typedef enum dc_sim_cluster_kind {
     DC_SIM_CLUSTER_KIND_CLUSTER, /* a target cluster */
-    DC_SIM_CLUSTER_KIND_GROUP    /* a poor line-of-sight group at another redshift (contaminant) */
+    DC_SIM_CLUSTER_KIND_GROUP,   /* a poor line-of-sight group at another redshift (contaminant) */
+    /* confounders (confound.c), never targets */
+    DC_SIM_CLUSTER_KIND_FOREGROUND, /* a large, sparse group at z < 0.08 */
+    DC_SIM_CLUSTER_KIND_BACKGROUND, /* a rich cluster at 0.25 < z < 0.6 */
+    DC_SIM_CLUSTER_KIND_POOR        /* at the target redshifts but N200 < 20 (fails the paper's cut) */
 } dc_sim_cluster_kind;
+/* "cluster", "group", "foreground", "background", "poor": the truth catalogue's kind column */
+const char *dc_sim_cluster_kind_name(int kind);
 
 /* How one cluster looks (docs/simulated-sky.md): drawn from its member stream when the
  * cluster variety of dc_sim_vary is enabled, else the fixed model (q = 1, no offsets). */
@@ -152,6 +165,29 @@ typedef struct dc_sim_cluster_model {
     double h0, om;             /* cosmology: 71, 0.27 */
 } dc_sim_cluster_model;
 void dc_sim_cluster_model_default(dc_sim_cluster_model *m);
+
+/* Things real survey images hold that are not catalogued targets (docs/sky-confounders.md).
+ * All 0 in dc_sim_field_config_default: then nothing here draws a random number and images are
+ * bit for bit those of a sky without them. Each population and artefact has its own stream from
+ * the field's seed (survey: the survey seed and the sky cell), so one knob never moves another. */
+typedef struct dc_sim_confound_config {
+    /* confounders, mean numbers per deg^2 */
+    double lrgs;                /* isolated LRGs, M_r -23.5..-22.5 at 0.1 < z < 0.4 */
+    double pairs;               /* bright pairs, 10-50 kpc apart, 0.05 < z < 0.3 */
+    double compact_groups;      /* Hickson-like, 4-8 bright galaxies within 50 kpc, 0.05 < z < 0.2 */
+    double foreground_groups;   /* 0.04 < z < 0.08, N200 3-10 */
+    double background_clusters; /* 0.25 < z < 0.6, N200 20-60 */
+    double failed_cut_clusters; /* z in the field config's [z_min, z_max], N200 8-19 */
+    /* artefacts */
+    double star_spikes;         /* fraction of each star's flux in its 4 diffraction spikes (0..0.1) */
+    double satellite_trails;    /* mean number per field */
+    double masked_stripes;      /* mean number per field of NaN column / row bands */
+    double edge_mask;           /* probability that a field has a NaN or zero border */
+    double gradients;           /* largest peak-to-peak scattered-light gradient, in sky sigma */
+} dc_sim_confound_config;
+/* The documented realistic rates (docs/sky-confounders.md): confounders only, artefacts only. */
+void dc_sim_confound_realistic(dc_sim_confound_config *c);
+void dc_sim_artefacts_realistic(dc_sim_confound_config *c);
 
 /* Red-sequence colours at redshift z (facts.md 5 between 0.1 and 0.2, an LRG-like track outside). */
 void dc_sim_red_sequence(double z, double *gr, double *ri);
@@ -273,8 +309,25 @@ typedef struct dc_sim_field_config {
     int noise;                    /* 0: noiseless images (tests) */
     dc_sim_cluster_model model;
     dc_sim_vary vary;             /* randomised conditions, field galaxies and clusters (off) */
+    dc_sim_confound_config confound; /* confounders and artefacts, all 0 by default */
 } dc_sim_field_config;
 void dc_sim_field_config_default(dc_sim_field_config *c);
+
+/* One artefact applied to a field, as the truth of where it is. */
+typedef enum dc_sim_artefact_kind {
+    DC_SIM_ARTEFACT_TRAIL,    /* a straight streak: (x0, y0) + t (x1 - x0, y1 - y0); width = FWHM px,
+                                 value = flux per pixel of length (nanomaggies) in band r or the band */
+    DC_SIM_ARTEFACT_STRIPE,   /* NaN pixels x0 <= x <= x1, y0 <= y <= y1 (integer bounds, inclusive) */
+    DC_SIM_ARTEFACT_EDGE,     /* a border x0..x1, y0..y1 (inclusive) set to value (NaN or 0) */
+    DC_SIM_ARTEFACT_GRADIENT  /* added v = x0 X + y0 Y + x1 (X^2 + Y^2), X = (x - (w-1)/2) / ((w-1)/2),
+                                 Y likewise (nanomaggies), in one band */
+} dc_sim_artefact_kind;
+typedef struct dc_sim_artefact {
+    int kind;                 /* dc_sim_artefact_kind */
+    int bands;                /* bit b set: band b (g = 1, r = 2, i = 4) */
+    double x0, y0, x1, y1;
+    double width, value;
+} dc_sim_artefact;
 
 typedef struct dc_sim_field {
     int width, height;
@@ -293,6 +346,8 @@ typedef struct dc_sim_field {
     dc_sim_vary vary;                 /* the field's ranges (conditions, field galaxies) */
     dc_sim_vary cluster_vary;         /* the clusters' ranges (a survey's own in cut-outs) */
     dc_sim_conditions cond;           /* what the field drew */
+    dc_sim_artefact *artefacts;       /* trails, masks and gradients applied (spikes: on every star) */
+    size_t n_artefacts;
 } dc_sim_field;
 
 /* Simulate a field. Same config (seed included) => bit-identical images. */
@@ -301,7 +356,8 @@ void dc_sim_field_free(dc_sim_field *f);
 
 /* The truth catalogue: one row per cluster/group with the canonical columns of dc_catalog_map
  * (id, ra, dec, z, richness, n200, r200, bcg_rmag, bcg_ra, bcg_dec) plus x, y (0-based pixels),
- * m200, c200, rl, n_members and kind ("cluster" or "group"). */
+ * m200, c200, rl, n_members and kind (dc_sim_cluster_kind_name: "cluster", "group", or a
+ * confounder's "foreground", "background", "poor"). */
 dc_status dc_sim_field_truth(const dc_sim_field *f, dc_catalog **out);
 
 typedef struct dc_sim_write_opts {
@@ -313,7 +369,7 @@ typedef struct dc_sim_write_opts {
  * GAIN, DARKVAR, SKY, SKYMAG, SKYSIG, PSF_FWHM, PSFBETA, SATURATE, EXPTIME, CAMCOL keywords, and with
  * vary on PSF_E, PSF_PA, PSFWFRAC, PSFWSCAL, ZPSCALE, DEPTH), <stem>-truth.fits and .csv,
  * and <stem>.png (Lupton asinh colour preview, clusters circled in green at 250 kpc radius,
- * groups in orange). opts may be NULL. */
+ * groups in orange, confounder clusters in magenta). opts may be NULL. */
 dc_status dc_sim_field_write(const dc_sim_field *f, const char *dir, const char *stem,
                              const dc_sim_write_opts *opts);
 

@@ -107,5 +107,26 @@ dc_status sim_field_populate(dc_sim_field *f, const sim_region *g, const dc_sim_
 dc_status sim_field_finish(dc_sim_field *f, const dc_sim_field_config *cfg, sim_objects *objs,
                            sim_clusters *cl);
 dc_status sim_field_preview(const dc_sim_field *f, int size, const char *path);
+/* Pixel positions of objects o[0..n) from their ra/dec (to_pixels), or the reverse. */
+dc_status sim_field_project(const dc_sim_field *f, dc_sim_object *o, size_t n, int to_pixels);
+
+/* ---- confounders (confound.c) and artefacts (artefacts.c) ---------------------------------- */
+
+dc_status sim_confound_check(const dc_sim_confound_config *c);
+/* Nonzero when any confounder population is requested. */
+int sim_confound_any(const dc_sim_confound_config *c);
+/* Farthest a confounder cluster's members reach from its centre, degrees: survey fields visit
+ * the sky cells this far around them. */
+#define SIM_CONFOUND_REACH_DEG 0.65
+/* The confounders of region g from streams (seed, tag, key): LRGs, pairs and compact groups as
+ * objects, foreground / background / poor clusters through sim_field_add_cluster (members from
+ * (seed, id)); what cannot reach f (with a 64 px margin) is dropped. */
+dc_status sim_confound_populate(dc_sim_field *f, const sim_region *g, const dc_sim_field_config *cfg,
+                                uint64_t seed, uint64_t key, sim_objects *objs, sim_clusters *cl);
+/* Light added to the noiseless images before exposure (diffraction spikes of every star in
+ * objs, satellite trails), so it gets photon noise and saturates like real light. */
+dc_status sim_artefacts_light(dc_sim_field *f, const dc_sim_field_config *cfg, const sim_objects *objs);
+/* After exposure: scattered-light gradients, then masked stripes and the edge mask. */
+dc_status sim_artefacts_exposed(dc_sim_field *f, const dc_sim_field_config *cfg);
 
 #endif

@@ -291,6 +291,22 @@ dc_status dc_sim_survey_field(const dc_sim_survey *s, const dc_sim_field_config 
                 }
                 objs.n = w;
             }
+        /* confounders from the cells within their reach, each from (survey seed, cell) like the
+         * population, so overlapping cut-outs agree */
+        if (sim_confound_any(&c.confound)) {
+            double rr = SIM_CONFOUND_REACH_DEG, cosd = cos(fmin(89, fmax(fabs(dlo), fabs(dhi)) + rr) * d2r);
+            long j0 = (long)floor((fmax(dlo - rr, -90) + 90) / CELL_DEG), j1 = (long)floor((fmin(dhi + rr, 89.999) + 90) / CELL_DEG);
+            long i0 = (long)floor((rlo - rr / cosd) / CELL_DEG), i1 = (long)floor((rhi + rr / cosd) / CELL_DEG);
+            if (i1 - i0 >= 1800) i1 = i0 + 1799; /* near a pole: every RA cell once */
+            for (long j = j0; j <= j1 && st == DC_STATUS_OK; j++)
+                for (long i = i0; i <= i1 && st == DC_STATUS_OK; i++) {
+                    long iw = ((i % 1800) + 1800) % 1800;
+                    sim_region g = {.pixel = 0, .ra0 = iw * CELL_DEG, .ra1 = (iw + 1) * CELL_DEG,
+                                    .dec0 = j * CELL_DEG - 90, .dec1 = (j + 1) * CELL_DEG - 90};
+                    g.area = CELL_DEG * (sin(g.dec1 * d2r) - sin(g.dec0 * d2r)) / d2r;
+                    st = sim_confound_populate(f, &g, &c, s->cfg.seed, (uint64_t)(iw * 1000 + j), &objs, &cl);
+                }
+        }
     }
     if (st == DC_STATUS_OK) st = sim_field_finish(f, &c, &objs, &cl);
     sim_objects_free(&objs);

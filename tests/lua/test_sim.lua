@@ -105,6 +105,35 @@ local scut <close> = sv:field({width = 200, height = 200, vary = true}, sc.ra, s
 local same = false
 for _, c in ipairs(scut:clusters()) do same = same or (c.id == sc.id and c.n200 == sc.n200 and c.rs_offset == sc.rs_offset) end
 assert(same, "varied survey cluster differs in its cut-out")
+-- confounders and artefacts: off by default, the shorthands set the documented rates, explicit
+-- keys override them, bad values name the key, confounder clusters carry their kind
+for k, v in pairs(d.confound_realistic) do
+  assert(d.field[k] == 0, k .. " is not off by default")
+  assert(v > 0, k .. " has no realistic rate")
+end
+assert(d.field.confounders == false and d.field.artefacts == false)
+ok, err = pcall(dc.sim_field, {width = 64, height = 64, lrgs = -1})
+assert(not ok and err:find("lrgs"), tostring(err))
+ok, err = pcall(dc.sim_field, {width = 64, height = 64, edge_mask = 2})
+assert(not ok and err:find("edge_mask"), tostring(err))
+local cc = {width = 300, height = 300, seed = 3, n_clusters = 1, confounders = true, artefacts = true,
+  background_clusters = 1000, failed_cut_clusters = 1000, masked_stripes = 3, star_spikes = true}
+local cf <close> = dc.sim_field(cc)
+local kinds = {}
+for _, c in ipairs(cf:clusters()) do kinds[c.kind] = (kinds[c.kind] or 0) + 1 end
+assert(kinds.cluster == 1 and (kinds.background or 0) + (kinds.poor or 0) >= 1, "kinds " .. tostring(kinds.background))
+local nstripes, ngrad = 0, 0
+for _, a in ipairs(cf:artefacts()) do
+  if a.kind == "stripe" then nstripes = nstripes + 1 assert(a.value ~= a.value and a.bands ~= "") end
+  if a.kind == "gradient" then ngrad = ngrad + 1 end
+end
+assert(ngrad == 3, "gradients = 1 from artefacts = true: " .. ngrad .. " bands")
+cf:write(tmp .. "/conf", "c", {preview_size = 100})
+local tcsv = read(tmp .. "/conf/c-truth.csv")
+assert(tcsv:find("background", 1, true) or tcsv:find("poor", 1, true), tcsv)
+local cut2 <close> = s:field({width = 200, height = 200, confounders = true, lrgs = 1000}, c1.ra, c1.dec, 7)
+local plain <close> = s:field({width = 200, height = 200}, c1.ra, c1.dec, 7)
+assert(cut2:info().n_objects > plain:info().n_objects, "survey cut-out without its confounders")
 
 os.execute("rm -rf " .. tmp)
 print("test_sim.lua: ok")
