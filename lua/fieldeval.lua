@@ -23,7 +23,8 @@
 --    simulator's field config) and render key k: same seed => the same fields, bit for bit;
 --  * the targets of a field: every catalogue cluster passing the cuts whose BCG lies in it (the
 --    drawn one and any other); the other truth objects (the survey's truth: clusters failing the
---    cuts, uncatalogued poor groups) are kept to say what the false positives sit on.
+--    cuts, uncatalogued poor clusters, any other kind the simulator lists in field:clusters()) are
+--    kept to say what the false positives sit on.
 --
 -- Counting (as lua/evaluate.lua and engine/eval's deepcee.match, per field): candidates are taken
 -- by decreasing score; each takes the nearest not yet taken target within max_kpc; one that finds
@@ -281,7 +282,7 @@ end
 local function rm(path) os.remove(path) end
 
 -- Render, detect and collect one field. Returns the field's record for score() and fields.json.
-local function one_field(cfg, k, survey, target, catalogued, truth, fcfg, weights)
+local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weights)
   local n = cfg.field_px
   local grid <close> = dc.wcs_tan({x = 0, y = 0, ra = target.ra, dec = target.dec, scale = 1})
   local plan = dc.cutout_plan(grid, 1, 1, target.ra, target.dec, 1,
@@ -328,10 +329,13 @@ local function one_field(cfg, k, survey, target, catalogued, truth, fcfg, weight
     end
   end
   local others = {}
-  for _, c in ipairs(truth) do
-    if not ids[c.sim_id] and inside(c.ra, c.dec) then
-      others[#others + 1] = {ra = c.ra, dec = c.dec, z = c.z, n200 = c.n200,
-        what = c.whl and "catalogued clusters failing the cuts" or "uncatalogued groups (N200 < 8)"}
+  for _, c in ipairs(f:clusters()) do
+    if not (c.kind == "cluster" and ids[c.id]) then
+      local what = c.kind .. "s (not catalogued)"
+      if c.kind == "cluster" then
+        what = in_whl[c.id] and "catalogued clusters failing the cuts" or "uncatalogued clusters (N200 < 8)"
+      end
+      others[#others + 1] = {ra = c.bcg_ra, dec = c.bcg_dec, z = c.z, n200 = c.n200, kind = c.kind, what = what}
     end
   end
   local area = n * n * (w:pixel_scale((n - 1) / 2, (n - 1) / 2) / 3600) ^ 2
@@ -366,10 +370,6 @@ function M.run(user)
       catalogued[#catalogued + 1] = {id = tostring(c.id[k]), ra = ra, dec = dec, z = z, n200 = n200, sim_id = sim_id}
     end
   end
-  local truth = {}
-  for _, q in ipairs(survey:clusters()) do
-    truth[#truth + 1] = {ra = q.bcg_ra, dec = q.bcg_dec, z = q.z, n200 = q.n200, sim_id = q.id, whl = in_whl[q.id]}
-  end
   if #catalogued < cfg.fields then
     error(string.format("fieldeval: the survey region RA %g..%g, Dec %g..%g holds %d clusters passing the cuts, "
       .. "fewer than fields=%d: widen region or ask for fewer fields", cfg.region.ra_min, cfg.region.ra_max,
@@ -390,7 +390,7 @@ function M.run(user)
   local fcfg = field_config(cfg)
   local fields, t1 = {}, dc.now()
   for k = 1, cfg.fields do
-    local fd = one_field(cfg, k, survey, order[k], catalogued, truth, fcfg, cfg.weights)
+    local fd = one_field(cfg, k, survey, order[k], catalogued, in_whl, fcfg, cfg.weights)
     fields[k] = fd
     if dc.interrupted() then error(string.format("fieldeval: interrupted after %d of %d fields", k, cfg.fields), 0) end
     local rate = (dc.now() - t1) / k
