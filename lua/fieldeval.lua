@@ -34,8 +34,8 @@
 -- (a candidate may only match a target of its own field) and the counts added.
 --
 -- Output in `out`: fields_table.csv (one row per threshold), fields.json (config, sweep, best row,
--- per-field summary, false-positive kinds), fields/<NNN>/candidates.{csv,fits,reg,png} (detect's
--- output) and <NNN>/field-truth.csv; the rendered FITS and preview only with keep=true (60
+-- per-field summary, false-positive kinds), field-<NNN>/candidates.{csv,fits,reg,png} (detect's
+-- output) and field-<NNN>/field-truth.csv; the rendered FITS and preview only with keep=true (60
 -- fields would take 3 GB).
 local dc = require("deepcee")
 local util = require("deepcee_util")
@@ -289,7 +289,7 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
     {max_offset = cfg.max_offset, seed = hash(string.format("field:%d:%d", cfg.seed, k))})
   local ra_c, dec_c = grid:pix2world(plan.dx_arcsec, plan.dy_arcsec)
   local w <close> = dc.wcs_tan({x = (n - 1) / 2, y = (n - 1) / 2, ra = ra_c, dec = dec_c, scale = SDSS_PIXEL})
-  local dir = string.format("%s/fields/%03d", cfg.out, k)
+  local dir = string.format("%s/field-%03d", cfg.out, k)
   util.mkdir(dir)
   local t0 = dc.now()
   local f <close> = survey:field(fcfg, ra_c, dec_c, k)
@@ -441,7 +441,7 @@ function M.write(dir, result)
     per_field[k] = {field = fd.field, ra = fd.ra, dec = fd.dec, offset_x = fd.offset_x, offset_y = fd.offset_y,
       drawn_target = fd.target, targets = fd.targets, n_others = #fd.others, n_candidates = #fd.candidates,
       area_deg2 = fd.area_deg2, tp = pf.tp, fp = pf.fp, fn = pf.fn, seconds_render = fd.seconds_render,
-      seconds_detect = fd.seconds_detect, candidates = fd.dir:match("[^/]+/[^/]+$") .. "/candidates.csv"}
+      seconds_detect = fd.seconds_detect, candidates = fd.dir:match("[^/]+$") .. "/candidates.csv"}
   end
   local cfg = result.config or {}
   util.write_file(dir .. "/fields.json", report.json({simulated = true, config = cfg, rows = result.rows,

@@ -4,10 +4,12 @@
 --      by cluster; and the unseen set from a disjoint region's redMaPPer-style catalogue;
 --   2. train the small `demo` network (lua/nets.lua);
 --   3. evaluate the test set (the paper's Table 2) and the unseen set (Table 3), with KS tests;
---   4. write the run folder with the settings, losses, metrics, plots and report.md.
+--   4. evaluate whole held-out fields through `deepcee detect` (lua/fieldeval.lua: fields= fields of
+--      field_px px from a third survey region; 0 disables);
+--   5. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
 --   deepcee demo [out=demo-run seed=1 clusters=300 steps=12000 lr=0.005 lr_decay_at=0.75 quick=false
---                 folds=0 fold_seed=0]
+--                 folds=0 fold_seed=0 fields=40 field_px=2000]
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
@@ -20,8 +22,10 @@ local cfg = util.args({
   quick = false,           -- a small, fast variant (the end-to-end test)
   folds = 0,               -- k >= 2: k-fold cross-validation by cluster instead of the 90/10 split
   fold_seed = 0,           -- the folds' seed (0: seed)
+  fields = 40,             -- whole held-out fields through deepcee detect after the cut-out tables (0: none)
+  field_px = 2000,         -- their size in pixels (>= 1000, the demo network's 256 px tile at 3.9 px per px)
 }, {...}, "demo")
-if cfg.quick then cfg.clusters, cfg.steps = 30, 300 end
+if cfg.quick then cfg.clusters, cfg.steps, cfg.fields = 30, 300, math.min(cfg.fields, 3) end
 
 -- the demo preset: 1000 px cut-outs written at 256 px (lua/dataset.lua)
 local data = {}
@@ -29,5 +33,6 @@ for k, v in pairs(dataset.presets.demo) do data[k] = v end
 data.seed, data.max_clusters = cfg.seed, cfg.clusters
 experiment.run({title = "deepcee demo: Deep-CEE on a simulated SDSS-like survey", out = cfg.out, simulated = true,
   config = cfg, data = data, name = "demo", folds = cfg.folds, fold_seed = cfg.fold_seed,
+  fields = cfg.fields, field_px = cfg.field_px,
   train = {network = "demo", steps = cfg.steps, lr = cfg.lr, lr_decay_at = cfg.lr_decay_at, seed = cfg.seed,
            log_every = math.max(10, cfg.steps // 20)}})

@@ -159,14 +159,14 @@ do
   local json = read(dir .. "/fields.json")
   assert(json:find('"simulated": *true') and json:find('"fp_kinds"') and json:find('"per_field"'), "fields.json")
   for k = 1, 2 do
-    local fd = string.format("%s/fields/%03d", dir, k)
+    local fd = string.format("%s/field-%03d", dir, k)
     read(fd .. "/candidates.csv")
     read(fd .. "/field-truth.csv")
     assert(io.open(fd .. "/field-r.fits") == nil, "keep=false leaves no FITS")
   end
   -- the candidates are detect's: its CSV lists as many as the run scored
   local lines = 0
-  for _ in read(dir .. "/fields/001/candidates.csv"):gmatch("\n") do lines = lines + 1 end
+  for _ in read(dir .. "/field-001/candidates.csv"):gmatch("\n") do lines = lines + 1 end
   assert(lines - 1 == #r.fields[1].candidates, "candidates.csv rows")
   -- same seed, same fields: the sweep is bit-identical
   local dir2 = dir .. "-again"
