@@ -10,6 +10,7 @@ local train = require("train")
 local evaluate = require("evaluate")
 local report = require("report")
 local kfold = require("kfold")
+local fieldeval = require("fieldeval")
 
 local M = {}
 
@@ -32,6 +33,33 @@ local function note(section, x)
   section.text[#section.text + 1] = string.format("False positives cross-matched against the survey's catalogues "
     .. "(within 1.61 arcmin, 0.05 < z < 0.4): %d of %d at the %d %% threshold are catalogued clusters.",
     x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5))
+end
+
+-- The whole-field evaluation of a trained model (lua/fieldeval.lua) after the cut-out tables:
+-- spec.fields held-out simulated fields of spec.field_px px (0 fields: none; real-data runs:
+-- none, the fields are simulated). Returns the report section and fieldeval's result, or nil.
+local function whole_fields(spec, weights, compare)
+  local n = spec.fields or 0
+  if n <= 0 then return nil end
+  if not spec.simulated then
+    print("  whole fields: skipped (the fields are simulated; this run's data are real)")
+    return nil
+  end
+  local r = fieldeval.run({weights = weights, out = spec.out .. "/fields", seed = spec.train.seed, fields = n,
+    field_px = spec.field_px or fieldeval.defaults.field_px})
+  local section = report.write_fields(spec.out, r, {simulated = true, compare = compare,
+    fp_text = fieldeval.fp_kinds_text(r)})
+  return section, r
+end
+
+local function field_metrics(metrics, section)
+  if not section then return end
+  local m = section.metrics
+  metrics.fields_n, metrics.fields_targets, metrics.fields_best_threshold = m.fields, m.targets, m.best_threshold
+  metrics.fields_precision, metrics.fields_recall, metrics.fields_f1 = m.precision, m.recall, m.f1
+  metrics.fields_fp_per_field, metrics.fields_fp_per_deg2, metrics.fields_std_err_kpc =
+    m.fp_per_field, m.fp_per_deg2, m.std_err_kpc
+  metrics.fields_seconds_per_field = m.seconds_per_field
 end
 
 -- Stages 2 and 3 with folds = k: the folds (training and evaluation), then the report.
@@ -58,15 +86,24 @@ local function run_kfold(spec, data_dir, stage, t0, device)
   local x = known(kf.pooled, data_dir)
   note(section, x)
   local pb = kf.pooled.rows[kf.pooled.best]
+  local sections = {training, section}
+  -- whole fields with the best fold's model
+  local bf = section.metrics.best_fold
+  local fsec = whole_fields(spec, string.format("%s/fold-%d/train/weights.dcw", spec.out, bf),
+    {{what = string.format("%d-fold test cut-outs, pooled", #kf.folds), result = kf.pooled}})
+  if fsec then
+    table.insert(fsec.text, 1, string.format("Model: the best fold's (fold %d).", bf))
+    sections[#sections + 1] = fsec
+  end
+  local metrics = {kfold_folds = #kf.folds, kfold_mean_f1 = kf.mean_f1, kfold_std_f1 = kf.std_f1,
+      kfold_best_fold = section.metrics.best_fold, pooled_best_threshold = pb.threshold,
+      pooled_precision = pb.precision, pooled_recall = pb.recall, pooled_f1 = pb.f1,
+      pooled_std_err_kpc = pb.std_err_kpc, pooled_fp_known = x and x.n_known, pooled_fp = x and x.n_fp}
+  field_metrics(metrics, fsec)
   report.write_run(spec.out, {
     title = spec.title .. string.format(" (%d-fold cross-validation)", #kf.folds), simulated = spec.simulated,
     seed = spec.train.seed, device = device, config = spec.config, seconds = dc.now() - t0,
-    sections = {training, section},
-    metrics = {kfold_folds = #kf.folds, kfold_mean_f1 = kf.mean_f1, kfold_std_f1 = kf.std_f1,
-      kfold_best_fold = section.metrics.best_fold, pooled_best_threshold = pb.threshold,
-      pooled_precision = pb.precision, pooled_recall = pb.recall, pooled_f1 = pb.f1,
-      pooled_std_err_kpc = pb.std_err_kpc, pooled_fp_known = x and x.n_known, pooled_fp = x and x.n_fp},
-    files = files,
+    sections = sections, metrics = metrics, files = files,
   })
   local what = spec.simulated and "simulated " or ""
   print(string.format("\n%s%d-fold cross-validation: best F1 per fold mean %.3f, standard deviation %.3f", what,
@@ -80,7 +117,9 @@ end
 -- spec = {title, out, simulated, data = dataset.build config, train = train.run config (dataset and
 -- out are filled in), config = the script's settings for the record, name = the script's name for
 -- errors, folds = 0 or 1 (the 90/10 split) or k >= 2 (k-fold), fold_seed = the folds' seed (0: the
--- training seed)}. Returns {test =, unseen =, run =}, or {kfold = lua/kfold.lua's result}.
+-- training seed), fields = whole held-out fields evaluated after the cut-out tables (0: none;
+-- lua/fieldeval.lua), field_px = their size (default fieldeval's 2000)}. Returns {test =, unseen
+-- =, run =, fields =}, or {kfold = lua/kfold.lua's result}.
 function M.run(spec)
   local t0 = dc.now()
   local by_folds = kfold.check(spec.name or "experiment", spec.folds or 0, spec.fold_seed or 0, spec.data.max_clusters)
@@ -117,6 +156,8 @@ function M.run(spec)
 
   stage("4/4 report")
   local what = spec.simulated and "simulated " or ""
+  local compare = {{what = what .. "test cut-outs", result = test}}
+  if unseen then compare[2] = {what = what .. "unseen cut-outs", result = unseen} end
   local sections = {
     report.loss_section(spec.out, tc.out .. "/losses.csv", {simulated = spec.simulated}),
     report.write_evaluation(spec.out, test, {name = "test", what = what .. "test set",
@@ -130,15 +171,20 @@ function M.run(spec)
   note(sections[3], xunseen)
   local best = test.rows[test.best]
   local ubest = unseen and unseen.rows[unseen.best] or {}
-  report.write_run(spec.out, {
-    title = spec.title, simulated = spec.simulated, seed = spec.train.seed, device = d, config = spec.config,
-    seconds = dc.now() - t0, sections = sections,
-    metrics = {test_best_threshold = best.threshold, test_precision = best.precision, test_recall = best.recall,
+  -- whole held-out fields through deepcee detect, after the cut-out tables
+  local fsec, fields = whole_fields(spec, tc.out .. "/weights.dcw", compare)
+  if fsec then sections[#sections + 1] = fsec end
+  local metrics = {test_best_threshold = best.threshold, test_precision = best.precision, test_recall = best.recall,
       test_f1 = best.f1, test_std_err_kpc = best.std_err_kpc, unseen_best_threshold = ubest.threshold,
       unseen_precision = ubest.precision, unseen_recall = ubest.recall, unseen_f1 = ubest.f1,
       train_steps = run.steps, train_seconds = run.seconds,
       test_fp_known = xtest and xtest.n_known, test_fp = xtest and xtest.n_fp,
-      unseen_fp_known = xunseen and xunseen.n_known, unseen_fp = xunseen and xunseen.n_fp},
+      unseen_fp_known = xunseen and xunseen.n_known, unseen_fp = xunseen and xunseen.n_fp}
+  field_metrics(metrics, fsec)
+  report.write_run(spec.out, {
+    title = spec.title, simulated = spec.simulated, seed = spec.train.seed, device = d, config = spec.config,
+    seconds = dc.now() - t0, sections = sections,
+    metrics = metrics,
     files = {{file = "settings.lua", caption = "the run's settings"}, {file = "train/config.lua", caption = "training configuration"},
       {file = "train/losses.csv", caption = "training losses (Table A1 form)"},
       {file = "train/weights.dcw", caption = "trained weights"}},
@@ -149,8 +195,14 @@ function M.run(spec)
     print(string.format("%sunseen region: best F1 %.3f at %d%% (precision %.3f, recall %.3f)", what,
       ubest.f1, math.floor(ubest.threshold * 100 + 0.5), ubest.precision, ubest.recall))
   end
+  if fields then
+    local fb = fields.rows[fields.best]
+    print(string.format("%swhole fields (%d, through detect): best F1 %.3f at %d%% (precision %.3f, recall %.3f), "
+      .. "%.2f FP per field", what, fields.n_fields, fb.f1, math.floor(fb.threshold * 100 + 0.5), fb.precision,
+      fb.recall, fb.fp_per_field))
+  end
   print(string.format("finished in %s; report: %s/report.md", util.duration(dc.now() - t0), spec.out))
-  return {test = test, unseen = unseen, run = run}
+  return {test = test, unseen = unseen, run = run, fields = fields}
 end
 
 return M

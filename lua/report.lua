@@ -781,6 +781,126 @@ function M.write_kfold(dir, kf, opts)
   return section
 end
 
+-- ------------------------------------------------------------------ whole fields
+
+-- Sky area covered by an evaluated cut-out set (lua/evaluate.lua's result with detected rows:
+-- each image's width x height at its pixel scale), deg^2; nil when unknown.
+local function cutout_area(result)
+  if not result.detected then return nil end
+  local a = 0
+  for _, d in ipairs(result.detected) do
+    local s = d.row and d.row.scale
+    if not (type(s) == "number" and s > 0) then return nil end
+    a = a + d.width * d.height * (s / 3600) ^ 2
+  end
+  return a
+end
+
+-- The whole-field evaluation (lua/fieldeval.lua's result) as a section for write_run: the sweep at
+-- a few thresholds and the best row (fields_summary.*), the best rows of the whole fields beside
+-- those of the cut-out sets with FP per image/field and per deg^2 (fields_vs_cutouts.*), and a
+-- precision-recall plot of the fields and the first cut-out set (pr_fields.png). opts:
+-- simulated (or result.simulated), compare = {{what =, result = evaluate result}, ...}, quiet,
+-- thresholds (the rows shown; default 0, 0.5, 0.8, 0.9, 0.95 and the best).
+function M.write_fields(dir, result, opts)
+  opts = opts or {}
+  local simulated = need_simulated("report.write_fields", opts.simulated, result.simulated)
+  local rows, best = M.check_sweep(result, "report.write_fields")
+  local b = rows[best]
+  local function kpc(v) return v and v == v and string.format("%.1f", v) or "n/a" end
+  local function f2(v) return string.format("%.2f", v) end
+  local show = {}
+  for _, t in ipairs(opts.thresholds or {0, 0.5, 0.8, 0.9, 0.95}) do show[#show + 1] = t end
+  local picked, best_at = {}, nil
+  for r, row in ipairs(rows) do
+    local keep = r == best
+    for _, t in ipairs(show) do keep = keep or math.abs(row.threshold - t) < 1e-9 end
+    if keep then
+      picked[#picked + 1] = {threshold = row.threshold, tp = row.tp, fp = row.fp, fn = row.fn,
+        precision = row.precision, recall = row.recall, f1 = row.f1, fp_per_field = row.fp_per_field,
+        fp_per_deg2 = row.fp_per_deg2, std_err_kpc = row.std_err_kpc}
+      if r == best then best_at = #picked end
+    end
+  end
+  local fields_what = string.format("%d whole fields, %d targets", result.n_fields, result.n_targets)
+  local summary = {name = "fields_summary", simulated = simulated, best = best_at, best_label = "best F1",
+    title = label_sim(string.format("Whole fields through deepcee detect: %s, match within %g kpc",
+      fields_what, result.max_kpc), simulated),
+    columns = {
+      {key = "threshold", head = "Threshold (%)", fmt = pct},
+      {key = "tp", head = "# TP", fmt = int}, {key = "fp", head = "# FP", fmt = int}, {key = "fn", head = "# FN", fmt = int},
+      {key = "precision", head = "Precision", fmt = M.sig4}, {key = "recall", head = "Recall", fmt = M.sig4},
+      {key = "f1", head = "F1-score", fmt = M.sig4}, {key = "fp_per_field", head = "FP per field", fmt = f2},
+      {key = "fp_per_deg2", head = "FP per deg^2", fmt = f2}, {key = "std_err_kpc", head = "Std. error (kpc)", fmt = kpc}},
+    rows = picked, notes = {"All thresholds: fields/fields_table.csv; per field: fields/fields.json."}}
+  local cmp = {}
+  for _, c in ipairs(opts.compare or {}) do
+    local crows, cb = M.check_sweep(c.result, "report.write_fields compare")
+    local r = crows[cb]
+    local n = c.result.n_images or (r.tp + r.fn)
+    local area = cutout_area(c.result)
+    cmp[#cmp + 1] = {set = c.what, n = n, targets = r.tp + r.fn, threshold = r.threshold, precision = r.precision,
+      recall = r.recall, f1 = r.f1, fp = r.fp, fp_per_image = r.fp / n, fp_per_deg2 = area and r.fp / area,
+      std_err_kpc = r.std_err_kpc}
+  end
+  cmp[#cmp + 1] = {set = "whole fields (deepcee detect)", n = result.n_fields, targets = result.n_targets,
+    threshold = b.threshold, precision = b.precision, recall = b.recall, f1 = b.f1, fp = b.fp,
+    fp_per_image = b.fp_per_field, fp_per_deg2 = b.fp_per_deg2, std_err_kpc = b.std_err_kpc}
+  local compare = {name = "fields_vs_cutouts", simulated = simulated,
+    title = label_sim("Best rows: cut-out sets and whole fields", simulated),
+    columns = {
+      {key = "set", head = "Set", align = "left"}, {key = "n", head = "Images / fields", fmt = int},
+      {key = "targets", head = "Clusters", fmt = int}, {key = "threshold", head = "Best threshold (%)", fmt = pct},
+      {key = "precision", head = "Precision", fmt = M.sig4}, {key = "recall", head = "Recall", fmt = M.sig4},
+      {key = "f1", head = "F1-score", fmt = M.sig4}, {key = "fp", head = "# FP", fmt = int},
+      {key = "fp_per_image", head = "FP per image / field", fmt = f2},
+      {key = "fp_per_deg2", head = "FP per deg^2", fmt = f2}, {key = "std_err_kpc", head = "Std. error (kpc)", fmt = kpc}},
+    rows = cmp}
+  local section = {name = "fields", title = simulated and "Whole fields (simulated)" or "Whole fields",
+    tables = {summary, compare}, plots = {}, text = {}}
+  local cfg = result.config or {}
+  local g = cfg.region or {}
+  section.text[1] = string.format("%d held-out fields of %s px from a survey region the training never saw "
+    .. "(seed %s, RA %s..%s, Dec %s..%s), each centred within +-%s\" of one cluster passing the paper's cuts, "
+    .. "written as g, r, i FITS and run through `deepcee detect` (threshold 0) as a user would; every catalogued "
+    .. "cluster passing the cuts with its BCG in a field is a target, a candidate matches within %g kpc (proper, at "
+    .. "the target's redshift), extra candidates on a found target count as false positives. %s",
+    result.n_fields, tostring(cfg.field_px or "?"), tostring(cfg.seed and cfg.seed + 2 or "?"), tostring(g.ra_min),
+    tostring(g.ra_max), tostring(g.dec_min), tostring(g.dec_max), tostring(cfg.max_offset or "?"), result.max_kpc,
+    result.seconds_per_field and string.format("%.1f s per field (render and detect) on this machine.",
+      result.seconds_per_field) or "")
+  section.text[2] = string.format("Whole fields: best F1 %.3f at the %s %% threshold (precision %.3f, recall %.3f; "
+    .. "TP %d, FP %d, FN %d), %.2f false positives per field, %.1f per deg^2.", b.f1, pct(b.threshold), b.precision,
+    b.recall, b.tp, b.fp, b.fn, b.fp_per_field, b.fp_per_deg2)
+  if opts.fp_text then section.text[3] = opts.fp_text end
+  section.text[#section.text + 1] = M.std_err_text(b)
+  for _, t in ipairs(section.tables) do
+    M.write_table(t, dir)
+    if not opts.quiet then M.print_table(t) end
+  end
+  local curves = {{result = result, label = "whole fields"}}
+  for _, c in ipairs(opts.compare or {}) do
+    if #curves < 3 then curves[#curves + 1] = {result = c.result, label = c.what} end
+  end
+  local ok_curves = true
+  for _, cv in ipairs(curves) do
+    local any = false
+    for _, r in ipairs(cv.result.rows) do any = any or (r.tp + r.fp > 0) end
+    ok_curves = ok_curves and any
+  end
+  if ok_curves then
+    M.plot_pr(dir .. "/pr_fields.png", curves, {simulated = simulated,
+      title = "Precision vs recall per confidence threshold: whole fields and cut-outs"})
+    section.plots[1] = {file = "pr_fields.png", caption = "Precision vs recall per confidence threshold, whole fields "
+      .. "(deepcee detect) beside the cut-out sets"}
+  end
+  section.metrics = {fields = result.n_fields, targets = result.n_targets, best_threshold = b.threshold,
+    precision = b.precision, recall = b.recall, f1 = b.f1, tp = b.tp, fp = b.fp, fn = b.fn,
+    fp_per_field = b.fp_per_field, fp_per_deg2 = b.fp_per_deg2, std_err_kpc = b.std_err_kpc,
+    area_deg2 = result.area_deg2, seconds_per_field = result.seconds_per_field, fp_kinds = result.fp_kinds}
+  return section
+end
+
 -- ------------------------------------------------------------------ the run folder
 
 local function device_text(d)

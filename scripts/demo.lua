@@ -4,10 +4,12 @@
 --      by cluster; and the unseen set from a disjoint region's redMaPPer-style catalogue;
 --   2. train the small `demo` network (lua/nets.lua);
 --   3. evaluate the test set (the paper's Table 2) and the unseen set (Table 3), with KS tests;
---   4. write the run folder with the settings, losses, metrics, plots and report.md.
+--   4. evaluate whole held-out fields through `deepcee detect` (lua/fieldeval.lua: fields= fields of
+--      field_px px from a third survey region; 0 disables);
+--   5. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
 --   deepcee demo [out=demo-run seed=1 clusters=300 background=300 hard_negatives=300 steps=13000
---                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0]
+--                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0 fields=40 field_px=2000]
 --   training augments every step (lua/train.lua defaults: the 8 grid symmetries, flux jitter and
 --   noise of a shallower survey)
 local util = require("deepcee_util")
@@ -24,10 +26,15 @@ local cfg = util.args({
   quick = false,           -- a small, fast variant (the end-to-end test)
   folds = 0,               -- k >= 2: k-fold cross-validation by cluster instead of the 90/10 split
   fold_seed = 0,           -- the folds' seed (0: seed)
+  fields = 40,             -- whole held-out fields through deepcee detect after the cut-out tables (0: none)
+  field_px = 2000,         -- their size in pixels (>= 1000, the demo network's 256 px tile at 3.9 px per px)
 }, {...}, "demo", {seed = {0, 2 ^ 53, "integer"}, clusters = {2, 1e6, "integer"}, steps = {1, 1e9, "integer"},
   lr = {1e-9, 1}, lr_decay_at = {0, 0.99}, folds = {0, 1000, "integer"}, fold_seed = {0, 2 ^ 53, "integer"},
-  background = {0, 1e6, "integer"}, hard_negatives = {0, 1e6, "integer"}})
-if cfg.quick then cfg.clusters, cfg.background, cfg.hard_negatives, cfg.steps = 30, 10, 10, 300 end
+  background = {0, 1e6, "integer"}, hard_negatives = {0, 1e6, "integer"}, fields = {0, 10000, "integer"},
+  field_px = {64, 20000, "integer"}})
+if cfg.quick then
+  cfg.clusters, cfg.background, cfg.hard_negatives, cfg.steps, cfg.fields = 30, 10, 10, 300, math.min(cfg.fields, 3)
+end
 
 -- the demo preset: 1000 px cut-outs written at 256 px (lua/dataset.lua)
 local data = {}
@@ -36,5 +43,6 @@ data.seed, data.max_clusters = cfg.seed, cfg.clusters
 data.background, data.hard_negatives = cfg.background, cfg.hard_negatives
 experiment.run({title = "deepcee demo: Deep-CEE on a simulated SDSS-like survey", out = cfg.out, simulated = true,
   config = cfg, data = data, name = "demo", folds = cfg.folds, fold_seed = cfg.fold_seed,
+  fields = cfg.fields, field_px = cfg.field_px,
   train = {network = "demo", steps = cfg.steps, lr = cfg.lr, lr_decay_at = cfg.lr_decay_at, seed = cfg.seed,
            log_every = math.max(10, cfg.steps // 20)}})
