@@ -23,19 +23,22 @@ local opt = util.args({weights = "", fields = 16, seed = 1, field_px = 2000, out
 -- mean contaminant clusters per field: background_clusters is per deg^2 (Poisson), so a mean of 3
 -- per field leaves exp(-3) = 5 % of the fields without one
 local field_deg2 = (opt.field_px * 0.396 / 3600) ^ 2
+local realistic = dc.sim_defaults().confound_realistic
 
 -- The rows: {name =, what =, sky = {field config overrides}, survey = {survey config overrides}}.
 local ROWS = {
-  {name = "nominal", what = "nominal sky (the simulator's defaults)", sky = {}},
-  {name = "seeing_2.2", what = "seeing 2.2\" (r-band FWHM; training median 1.3\")", sky = {seeing = 2.2}},
-  {name = "shallower_0.5", what = "0.5 mag shallower", sky = {depth_offset = -0.5}},
-  {name = "sky_brighter_0.5", what = "sky 0.5 mag brighter", sky = {sky_offset = -0.5}},
-  -- twice the SDSS LRG density of ~12 per deg^2 (Eisenstein et al. 2001, AJ 122, 2267)
-  {name = "lrgs_x2", what = "twice the LRG density (24 per deg^2)", sky = {lrgs = 24}},
-  {name = "contaminant_cluster", what = "a rich background cluster (0.25 < z < 0.6) in every field (mean 3)",
+  {name = "nominal", what = "nominal sky: the training sky's ranges (vary, confounders, artefacts on)", sky = {}},
+  {name = "seeing_2.2", what = "seeing 2.2\" in every field (r-band FWHM; training range 0.8-2.0\")", sky = {seeing = 2.2}},
+  {name = "shallower_0.5", what = "0.5 mag shallower (beyond the training depth range)", sky = {vary = {depth_offset = -0.5}}},
+  {name = "sky_brighter_0.5", what = "sky 0.5 mag brighter (beyond the training range)", sky = {vary = {sky_offset = -0.5}}},
+  -- twice the training sky's isolated-LRG density (sim_defaults().confound_realistic.lrgs, docs/sky-confounders.md)
+  {name = "lrgs_x2", what = string.format("twice the LRG density (%g per deg^2)", 2 * realistic.lrgs),
+   sky = {lrgs = 2 * realistic.lrgs}},
+  {name = "contaminant_cluster", what = "a rich background cluster (0.25 < z < 0.6) in every field (Poisson mean 3)",
    sky = {background_clusters = 3 / field_deg2}},
-  {name = "artefacts", what = "image artefacts (spikes, trails, masks, gradients) in every field",
-   sky = {artefacts = true}},
+  {name = "artefacts", what = "artefacts in every field: NaN/zero border, a masked stripe and two satellite trails "
+     .. "(means), gradients to 2 sky sigma, spikes x2",
+   sky = {edge_mask = 1, masked_stripes = 1, satellite_trails = 2, gradients = 2, star_spikes = 2 * realistic.star_spikes}},
   {name = "lf_mstar_-21.9_alpha_-1.1", what = "another luminosity function (M* -21.9, alpha -1.1; default -22.21, -0.85)",
    survey = {model = {mstar = -21.9, alpha = -1.1}}},
   {name = "rs_offset_0.05", what = "red sequence redder by 0.05 mag (g-r and r-i)", survey = {model = {rs_offset = 0.05}}},

@@ -57,8 +57,12 @@ M.defaults = {
   field_px = 2000,            -- field width and height in pixels (0.396"/px; the paper's cut-outs)
   max_offset = 270,           -- arcsec, uniform along each axis (paper: +-270")
   region = M.region_defaults, -- ra_min, ra_max, dec_min, dec_max
-  sky = {},                   -- overrides of survey:field's config (seeing, galaxy_density, ...)
-  survey = {},                -- overrides of sim_survey's config (model = {...}, density, ...)
+  -- the held-out sky is drawn like the training sky (lua/dataset.lua's keys of the same names):
+  vary = true,                -- randomised conditions and cluster looks (docs/simulated-sky.md)
+  confounders = true,         -- LRGs, pairs, compact groups, fore/background clusters (docs/sky-confounders.md)
+  artefacts = true,           -- spikes, trails, masked stripes and edges, gradients
+  sky = {},                   -- overrides of survey:field's config on top (seeing, lrgs, vary = {...}, ...)
+  survey = {},                -- overrides of sim_survey's config on top (model = {...}, density, ...)
   -- the paper's cuts, as the training set (lua/dataset.lua)
   cut_z_min = dataset.defaults.cut_z_min, cut_z_max = dataset.defaults.cut_z_max,
   cut_n200_min = dataset.defaults.cut_n200_min, cut_dec_min = dataset.defaults.cut_dec_min,
@@ -252,14 +256,15 @@ end
 -- The survey config of a run.
 local function survey_config(cfg)
   local s = {seed = cfg.seed + 2, ra_min = cfg.region.ra_min, ra_max = cfg.region.ra_max,
-             dec_min = cfg.region.dec_min, dec_max = cfg.region.dec_max}
+             dec_min = cfg.region.dec_min, dec_max = cfg.region.dec_max, vary = cfg.vary}
   for k, v in pairs(cfg.survey) do s[k] = v end
   return s
 end
 
 -- The field config of a run.
 local function field_config(cfg)
-  local f = {width = cfg.field_px, height = cfg.field_px}
+  local f = {width = cfg.field_px, height = cfg.field_px, vary = cfg.vary, confounders = cfg.confounders,
+             artefacts = cfg.artefacts}
   for k, v in pairs(cfg.sky) do f[k] = v end
   return f
 end
