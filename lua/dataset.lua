@@ -99,6 +99,13 @@ M.defaults = {
   hard_negatives = 0,         -- total number of tiles centred (with the usual random offset) on
                               -- catalogue objects that are not targets (M.negative_centres), with
                               -- no target inside
+  -- the simulated sky (source = "sim"): every cut-out draws its conditions, and every cluster
+  -- its look, from ranges of real surveys; the images hold confounders (not in the catalogue)
+  -- and artefacts. Masked (NaN) pixels become 0 in the PNGs, as `detect` takes them.
+  vary = true,                -- docs/simulated-sky.md (sim_survey and survey:field vary = true)
+  confounders = true,         -- LRGs, pairs, compact groups, fore/background and poor clusters
+                              -- at realistic rates (docs/sky-confounders.md)
+  artefacts = true,           -- star spikes, satellite trails, masked stripes/edges, gradients
   -- the unseen-region set (paper 3.2: 31 redMaPPer clusters in a 105 deg^2 region; the same
   -- region as scripts/sim.lua's survey=true, ~36 clusters pass the cuts)
   unseen = true,
@@ -236,12 +243,27 @@ end
 
 -- ---------------------------------------------------------------- simulated cut-outs
 
+-- The survey:field config of an n x n simulated cut-out: the dataset's sky keys (one home for
+-- the training sky; lua/fieldeval.lua renders held-out fields with the same keys).
+function M.sky(cfg, n)
+  return {width = n, height = n, vary = cfg.vary, confounders = cfg.confounders, artefacts = cfg.artefacts}
+end
+
+-- Cut-outs written with masked pixels (filled with 0 by field:composite): counted for the summary.
+local masked = {images = 0, worst = 0}
+local function tally_masked(fraction)
+  if fraction and fraction > 0 then
+    masked.images = masked.images + 1
+    if fraction > masked.worst then masked.worst = fraction end
+  end
+end
+
 -- cut(row, k, path, write) -> {tx, ty, n, src_scale, img_ra, img_dec}: the field around the
 -- offset position is rendered only when write is true (resuming needs the geometry alone, which
 -- the TAN projection gives exactly as the simulator computes it).
 local function sim_cutter(cfg, survey)
   local n = cfg.cutout_px
-  local fcfg = {width = n, height = n}
+  local fcfg = M.sky(cfg, n)
   local lo, hi = composite_limits(cfg)
   local copts = {size = cfg.image_px, stretch = "sqrt", lo = lo, hi = hi}
   return function(row, k, path, write)
@@ -265,7 +287,7 @@ local function sim_cutter(cfg, survey)
         error(string.format("dataset: cluster %s at (%.4f, %.4f) in %s, the TAN projection says (%.4f, %.4f)",
           row.id, found.x, found.y, path, tx, ty))
       end
-      f:composite(path, copts)
+      tally_masked(f:composite(path, copts))
     end
     return {tx = tx, ty = ty, n = n, src_scale = SDSS_PIXEL, img_ra = ra_c, img_dec = dec_c}
   end
@@ -592,8 +614,8 @@ local function negative_tiles(cfg, survey, targets, catalogue)
     local file = string.format("background_%05d.png", k)
     local path = cfg.out .. "/" .. file
     if not png_ok(path, s) then
-      local f <close> = survey:field({width = n, height = n}, ra_c, dec_c, (1 << 40) + k)
-      f:composite(path, copts)
+      local f <close> = survey:field(M.sky(cfg, n), ra_c, dec_c, (1 << 40) + k)
+      tally_masked(f:composite(path, copts))
     end
     out[#out + 1] = empty_row(file, split[k], "background", string.format("background-%05d", k),
       {ra = ra_c, dec = dec_c, z = nan, richness = nan, n200 = nan, bcg_rmag = nan}, ra_c, dec_c)
@@ -771,6 +793,7 @@ function M.build(user)
   local cfg = util.config(M.defaults, user, "dataset", M.ranges)
   check_config(cfg)
   local t0 = dc.now()
+  masked.images, masked.worst = 0, 0
   local resumed = claim(cfg, cfg.out, config_text(cfg))
   say(cfg, "dataset %s (%s): %s", cfg.out, cfg.source, resumed and "resuming, images on disk are kept" or "new")
 
@@ -778,7 +801,7 @@ function M.build(user)
   local rows, cut, cutter, survey
   if cfg.source == "sim" then
     survey = dc.sim_survey({seed = cfg.seed, ra_min = cfg.ra_min, ra_max = cfg.ra_max, dec_min = cfg.dec_min,
-      dec_max = cfg.dec_max})
+      dec_max = cfg.dec_max, vary = cfg.vary})
     local catfile = cfg.out .. "/catalog-whl12.fits"
     survey:write_catalog(catfile, "whl12")
     rows = catalogue_rows(catfile, "whl12")
@@ -856,7 +879,7 @@ function M.build(user)
     util.write_file(udir .. "/dataset.lua", config_text(cfg))
     if cfg.source == "sim" then
       local u = dc.sim_survey({seed = cfg.seed + 1, ra_min = cfg.unseen_ra_min, ra_max = cfg.unseen_ra_max,
-        dec_min = cfg.unseen_dec_min, dec_max = cfg.unseen_dec_max})
+        dec_min = cfg.unseen_dec_min, dec_max = cfg.unseen_dec_max, vary = cfg.vary})
       -- both catalogue styles of the region: redMaPPer for the set, WHL12 for cross-matching FPs
       u:write_catalog(udir .. "/catalog-whl12.fits", "whl12")
       u:write_catalog(udir .. "/catalog-redmapper.fits", "redmapper")
@@ -885,6 +908,11 @@ function M.build(user)
     end
     cutter.close()
   end
+  if masked.images > 0 then
+    say(cfg, "note: %d cut-outs written this run hold masked (NaN) pixels (simulated artefacts; at most %.1f %% of "
+      .. "a band), taken as 0 (blank sky) in the PNGs as detect takes them", masked.images, 100 * masked.worst)
+  end
+  stats.masked_images, stats.masked_worst = masked.images, masked.worst
   say(cfg, "done in %s", util.duration(dc.now() - t0))
   stats.seconds = dc.now() - t0
   return out, unseen, stats

@@ -263,8 +263,7 @@ end
 
 -- The field config of a run.
 local function field_config(cfg)
-  local f = {width = cfg.field_px, height = cfg.field_px, vary = cfg.vary, confounders = cfg.confounders,
-             artefacts = cfg.artefacts}
+  local f = dataset.sky(cfg, cfg.field_px) -- the training sky's keys
   for k, v in pairs(cfg.sky) do f[k] = v end
   return f
 end

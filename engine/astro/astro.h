@@ -43,6 +43,11 @@ dc_status dc_image_crop(const dc_image *src, int x0, int y0, int nx, int ny, flo
                         dc_image **out);
 /* Mirror left-right in place. */
 void dc_image_flip_x(dc_image *img);
+/* Set every NaN/infinite (masked) pixel to v; returns how many there were. Both `detect` and the
+ * dataset builder's cut-outs fill masked pixels with 0 (blank, sky-subtracted sky) this way. */
+size_t dc_image_fill_nonfinite(dc_image *img, float v);
+/* The number of NaN/infinite pixels. */
+size_t dc_image_count_nonfinite(const dc_image *img);
 
 /* ---------------------------------------------------------------- FITS headers */
 

@@ -118,3 +118,21 @@ void dc_image_flip_x(dc_image *img)
         }
     }
 }
+
+size_t dc_image_fill_nonfinite(dc_image *img, float v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < (size_t)img->nx * img->ny; i++)
+        if (!isfinite(img->data[i])) {
+            img->data[i] = v;
+            n++;
+        }
+    return n;
+}
+
+size_t dc_image_count_nonfinite(const dc_image *img)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < (size_t)img->nx * img->ny; i++) n += !isfinite(img->data[i]);
+    return n;
+}

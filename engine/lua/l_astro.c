@@ -146,14 +146,7 @@ static int image_nonfinite(lua_State *L)
 static int image_fill_nonfinite(lua_State *L)
 {
     dc_image *img = check(L, 1, IMAGE_KEY);
-    float v = (float)luaL_checknumber(L, 2);
-    lua_Integer n = 0;
-    for (size_t i = 0; i < (size_t)img->nx * img->ny; i++)
-        if (!isfinite(img->data[i])) {
-            img->data[i] = v;
-            n++;
-        }
-    lua_pushinteger(L, n);
+    lua_pushinteger(L, (lua_Integer)dc_image_fill_nonfinite(img, (float)luaL_checknumber(L, 2)));
     return 1;
 }
 

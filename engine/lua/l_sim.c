@@ -391,7 +391,8 @@ static int l_field_write(lua_State *L)
 
 /* field:composite(path, {size = 1000, stretch = "sqrt"|"lupton", lo = {i, r, g}, hi = {i, r, g},
  * flip = false}): the g, r, i composite resampled to size x size, as a PNG (the dataset
- * builder's picture). */
+ * builder's picture). Masked (NaN) pixels are taken as 0, blank sky, as detect takes them;
+ * returns the masked fraction of the worst band. */
 static int l_field_composite(lua_State *L)
 {
     dc_sim_field *f = check_field(L, 1);
@@ -426,14 +427,31 @@ static int l_field_composite(lua_State *L)
     dc_image *im[3] = {0};
     dc_rgb *rgb = NULL;
     dc_status st = DC_STATUS_OK;
-    for (int b = 0; b < 3 && st == DC_STATUS_OK; b++) st = dc_image_resample(f->image[b], nx, ny > 0 ? ny : 1, &im[b]);
+    /* masked (NaN) pixels become 0, blank sky, as detect fills them; the field keeps its NaN */
+    size_t masked = 0;
+    for (int b = 0; b < 3 && st == DC_STATUS_OK; b++) {
+        size_t nb = dc_image_count_nonfinite(f->image[b]);
+        if (nb == 0) {
+            st = dc_image_resample(f->image[b], nx, ny > 0 ? ny : 1, &im[b]);
+            continue;
+        }
+        dc_image *filled = NULL;
+        st = dc_image_crop(f->image[b], 0, 0, f->width, f->height, 0, &filled);
+        if (st == DC_STATUS_OK) {
+            dc_image_fill_nonfinite(filled, 0);
+            st = dc_image_resample(filled, nx, ny > 0 ? ny : 1, &im[b]);
+        }
+        dc_image_free(filled);
+        if (nb > masked) masked = nb;
+    }
     if (st == DC_STATUS_OK) st = dc_composite_make(im[0], im[1], im[2], &p, &rgb);
     if (st == DC_STATUS_OK && flip) dc_rgb_flip_x(rgb);
     if (st == DC_STATUS_OK) st = dc_rgb_write_png(rgb, path);
     for (int b = 0; b < 3; b++) dc_image_free(im[b]);
     dc_rgb_free(rgb);
     DC_LUA_TRY(L, st);
-    return 0;
+    lua_pushnumber(L, (double)masked / ((double)f->width * f->height)); /* the masked fraction (worst band) */
+    return 1;
 }
 
 static int l_field_free(lua_State *L)

@@ -135,5 +135,29 @@ local cut2 <close> = s:field({width = 200, height = 200, confounders = true, lrg
 local plain <close> = s:field({width = 200, height = 200}, c1.ra, c1.dec, 7)
 assert(cut2:info().n_objects > plain:info().n_objects, "survey cut-out without its confounders")
 
+-- field:composite takes masked (NaN) pixels as 0, blank sky (as detect does), and returns the
+-- masked fraction of the worst band: measured against the written FITS and the PNG's pixels
+local mcfg = {width = 120, height = 100, seed = 5, n_clusters = 1, edge_mask = 1, masked_stripes = 4}
+local mf <close> = dc.sim_field(mcfg)
+mf:write(tmp .. "/m", "m", {preview_size = 50})
+local worst, nan_r = 0, {}
+for _, b in ipairs({"g", "r", "i"}) do
+  local img = dc.fits_read(tmp .. "/m/m-" .. b .. ".fits")
+  local bad, all = img:nonfinite()
+  worst = math.max(worst, bad / all)
+  if b == "r" then
+    for y = 0, 99 do for x = 0, 119 do local v = img:get(x, y) if v ~= v then nan_r[#nan_r + 1] = {x, y} end end end
+  end
+  img:free()
+end
+assert(worst > 0 and #nan_r > 0, "edge_mask = 1 masked nothing")
+local frac = mf:composite(tmp .. "/m/full.png", {size = 120})
+assert(math.abs(frac - worst) < 1e-12, string.format("composite says %.6f masked, the FITS %.6f", frac, worst))
+local png <close> = dc.png_read(tmp .. "/m/full.png")
+for _, p in ipairs(nan_r) do
+  local _, gch = png:get(p[1], 99 - p[2]) -- r -> G; the picture's row 0 is the top (north)
+  assert(gch == 0, string.format("masked r pixel (%d, %d) is %d in the PNG, not blank sky", p[1], p[2], gch))
+end
+
 os.execute("rm -rf " .. tmp)
 print("test_sim.lua: ok")
