@@ -6,6 +6,7 @@
 local dc = require("deepcee")
 local util = require("deepcee_util")
 local nets = require("nets")
+local triplets = require("triplets")
 
 local M = {}
 
@@ -32,22 +33,16 @@ M.ranges = {
 -- A tile whose masked (NaN or infinite) fraction, in any band, is above this is skipped.
 M.max_tile_masked = 0.5
 
+-- The one g, r, i triplet of a folder, in any form `deepcee dataset` accepts (lua/triplets.lua).
 local function find_bands(dir)
-  local found = {}
-  local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  for name in p:lines() do
-    for _, b in ipairs({"g", "r", "i"}) do
-      if name:match("%-" .. b .. "%.fits$") or name:match("%-" .. b .. "%.fits%.gz$") or name:match("%-" .. b .. "%.fits%.fz$") then
-        if found[b] then error(string.format("detect: %s holds more than one %s-band file (%s, %s): give g=, r=, i=", dir, b, found[b], name), 0) end
-        found[b] = dir .. "/" .. name
-      end
-    end
+  local list = triplets.list(dir, "detect")
+  if #list > 1 then
+    local names = {}
+    for k = 1, math.min(#list, 5) do names[k] = list[k].name end
+    error(string.format("detect: %s holds %d g, r, i triplets (%s%s): give g=, r=, i= or a folder with one field",
+      dir, #list, table.concat(names, ", "), #list > 5 and ", ..." or ""), 0)
   end
-  p:close()
-  for _, b in ipairs({"g", "r", "i"}) do
-    if not found[b] then error(string.format("detect: no *-%s.fits file in %s", b, dir), 0) end
-  end
-  return found.g, found.r, found.i
+  return list[1].g, list[1].r, list[1].i
 end
 
 -- Read the three bands; they must share size and WCS.

@@ -64,7 +64,7 @@ local cases = {
   {"detect thresh=0.5" .. out, 1, "unknown key 'thresh'"},
   {"detect 0.5" .. out, 1, "argument '0.5' is not key=value"},
   {"detect" .. out, 1, "give the three bands"},
-  {"detect dir=" .. q(dir .. "/none") .. out, 1, "no *-g.fits file"},
+  {"detect dir=" .. q(dir .. "/none") .. out, 1, "no g, r, i FITS images in"},
   {"detect " .. bands .. " weights=" .. q(dir .. "/none.dcw") .. out, 1, "no weights file"},
   {"detect " .. bands .. " weights=" .. q(dir .. "/evil.dcw") .. out, 1, "evil.dcw (metadata 'preprocess'): not a data file"},
   {"detect " .. bands .. " weights=" .. q(dir .. "/junk.dcw") .. out, 1, "checksum mismatch"},

@@ -45,7 +45,20 @@ dc.fits_write(dir .. "/small-i.fits", i:crop(0, 0, 600, 500), ih)
 expect_error(function() detect.run({g = dir .. "/small-g.fits", r = dir .. "/small-r.fits",
   i = dir .. "/small-i.fits", out = dir .. "/o3", quiet = true}) end, "smaller than the network's minimum")
 expect_error(function() detect.run({dir = dir .. "/sky", weights = dir .. "/none.dcw", quiet = true}) end, "none.dcw")
+-- dir= takes every triplet form the dataset builder takes (lua/triplets.lua): SDSS frame names
+util.mkdir(dir .. "/frames")
+for _, b in ipairs({"g", "r", "i"}) do
+  os.execute(string.format("cp '%s/sky/field-%s.fits' '%s/frames/frame-%s-003900-4-0123.fits'", dir, b, dir, b))
+end
+local fc = detect.run({dir = dir .. "/frames", out = dir .. "/out-frames", threshold = 0.3, quiet = true})
+assert(#fc == #cands, string.format("SDSS frame names: %d candidates, the same field as <stem>-g.fits: %d", #fc, #cands))
+for k = 1, #fc do assert(fc[k].score == cands[k].score and fc[k].x == cands[k].x, "frame-named field differs") end
+os.execute(string.format("cp '%s/sky/field-g.fits' '%s/frames/other-g.fits'", dir, dir))
+os.execute(string.format("cp '%s/sky/field-r.fits' '%s/frames/other-r.fits'", dir, dir))
+os.execute(string.format("cp '%s/sky/field-i.fits' '%s/frames/other-i.fits'", dir, dir))
+expect_error(function() detect.run({dir = dir .. "/frames", quiet = true}) end, "holds 2 g, r, i triplets")
+expect_error(function() detect.run({dir = dir .. "/nowhere", quiet = true}) end, "no g, r, i FITS images in")
 os.remove(dir .. "/sky/field-i.fits")
-expect_error(function() detect.run({dir = dir .. "/sky", quiet = true}) end, "no *-i.fits file")
+expect_error(function() detect.run({dir = dir .. "/sky", quiet = true}) end, "has no i-band file beside")
 print("test_detect_field: 1 passed, 0 failed")
 os.execute("rm -rf '" .. dir .. "'")
