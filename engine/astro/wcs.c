@@ -7,6 +7,7 @@
 #include <string.h>
 #include <wcslib/wcs.h>
 #include <wcslib/wcshdr.h>
+#include <wcslib/wcsmath.h>
 #include <wcslib/wcsutil.h>
 
 #include "astro/astro_impl.h"
@@ -36,6 +37,25 @@ static dc_status wcs_ready(dc_wcs *w, const char *origin)
     if (st) return DC_FAIL(DC_STATUS_FORMAT, "%s: invalid WCS: %s", origin, wcs_errmsg[st]);
     if (w->p.naxis != 2 || w->p.lng < 0 || w->p.lat < 0)
         return DC_FAIL(DC_STATUS_NOT_FOUND, "%s: the WCS is not a 2-D celestial one (CTYPE1 = '%s', CTYPE2 = '%s')", origin, w->p.ctype[0], w->p.naxis > 1 ? w->p.ctype[1] : "");
+    /* positions are written as ICRS/J2000 RA, Dec: other frames are rejected, never relabelled */
+    const char *lng = w->p.ctype[w->p.lng], *lat = w->p.ctype[w->p.lat];
+    if (strncmp(lng, "RA--", 4) != 0 || strncmp(lat, "DEC-", 4) != 0)
+        return DC_FAIL(DC_STATUS_FORMAT, "%s: the WCS axes are '%s' and '%s', not equatorial RA/Dec; deepcee writes "
+                       "positions as RA/Dec, so reproject the image to an equatorial (RA---TAN/DEC--TAN) grid first",
+                       origin, lng, lat);
+    const char *frame = w->p.radesys;
+    if (frame[0] && strcmp(frame, "ICRS") != 0 && strcmp(frame, "FK5") != 0)
+        return DC_FAIL(DC_STATUS_FORMAT, "%s: RADESYS = '%s'; only ICRS or FK5 (J2000) coordinates are supported: "
+                       "reproject the image to ICRS first", origin, frame);
+    if (strcmp(frame, "FK5") == 0 && w->p.equinox != 0 && w->p.equinox != UNDEFINED && fabs(w->p.equinox - 2000) > 1e-6)
+        return DC_FAIL(DC_STATUS_FORMAT, "%s: RADESYS = 'FK5' with EQUINOX = %g; only J2000 is supported", origin, w->p.equinox);
+    /* a singular linear transform maps the whole image to a line: reject it rather than compute
+     * positions from it */
+    const double *m = w->p.lin.piximg;
+    double det = m[0] * m[3] - m[1] * m[2], size = 0.5 * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2] + m[3] * m[3]);
+    if (!(fabs(det) > 1e-10 * size) || !isfinite(det))
+        return DC_FAIL(DC_STATUS_FORMAT, "%s: the WCS pixel-to-sky matrix (CD or PC x CDELT) is singular "
+                       "(determinant %g deg^2/px^2): the header's WCS is broken; fix CD1_1..CD2_2", origin, det);
     return DC_STATUS_OK;
 }
 

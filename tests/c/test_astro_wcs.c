@@ -219,10 +219,59 @@ static void subimage_and_cutout(void)
     dc_wcs_free(w);
 }
 
+/* Frames and matrices deepcee must not turn into RA/Dec: galactic axes, FK4, a singular CD
+ * matrix; the same header with a good matrix parses. */
+static dc_fits_header *frame_header(const char *c1, const char *c2, const char *radesys, double cd21)
+{
+    dc_fits_header *h = NULL;
+    CHECK_OK(dc_fits_header_new(&h));
+    if (!h) return NULL;
+    CHECK_OK(dc_fits_header_set_string(h, "CTYPE1", c1, NULL));
+    CHECK_OK(dc_fits_header_set_string(h, "CTYPE2", c2, NULL));
+    if (radesys) CHECK_OK(dc_fits_header_set_string(h, "RADESYS", radesys, NULL));
+    const struct { const char *k; double v; } kv[] = {{"CRPIX1", 50}, {"CRPIX2", 50}, {"CRVAL1", 150}, {"CRVAL2", 20},
+                                                      {"CD1_1", -1.1e-4}, {"CD1_2", 0}, {"CD2_1", cd21}, {"CD2_2", 1.1e-4}};
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) CHECK_OK(dc_fits_header_set_double(h, kv[k].k, kv[k].v, NULL));
+    return h;
+}
+
+static void rejected_frames(void)
+{
+    const struct { const char *c1, *c2, *radesys; double cd21; const char *needle; } cases[] = {
+        {"GLON-TAN", "GLAT-TAN", NULL, 0, "not equatorial RA/Dec"},
+        {"ELON-TAN", "ELAT-TAN", NULL, 0, "not equatorial RA/Dec"},
+        {"RA---TAN", "DEC--TAN", "FK4", 0, "RADESYS = 'FK4'"},
+        {"RA---TAN", "DEC--TAN", "ICRS", 0, NULL},
+        {"RA---TAN", "DEC--TAN", NULL, 0, NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        dc_fits_header *h = frame_header(cases[k].c1, cases[k].c2, cases[k].radesys, cases[k].cd21);
+        dc_wcs *w = NULL;
+        if (!h) continue;
+        if (cases[k].needle) CHECK_FAILS(dc_wcs_from_header(h, &w), DC_STATUS_FORMAT, cases[k].needle);
+        else CHECK_OK(dc_wcs_from_header(h, &w));
+        dc_wcs_free(w);
+        dc_fits_header_free(h);
+    }
+    /* CD2_1 making the rows proportional: [[-a, 0], [-a, 0]] has determinant 0 */
+    dc_fits_header *h = frame_header("RA---TAN", "DEC--TAN", NULL, 0);
+    if (h) {
+        CHECK_OK(dc_fits_header_set_double(h, "CD2_2", 0, NULL));
+        CHECK_OK(dc_fits_header_set_double(h, "CD2_1", -1.1e-4, NULL));
+        dc_wcs *w = NULL;
+        dc_status st = dc_wcs_from_header(h, &w);
+        CHECK(st != DC_STATUS_OK, "a singular CD matrix was accepted");
+        CHECK(strstr(dc_error_message(), "singular") != NULL, "singular CD: message '%s'", dc_error_message());
+        dc_wcs_free(w);
+        dc_fits_header_free(h);
+    }
+}
+
 int main(void)
 {
     tan_constructor();
     other_projections();
     subimage_and_cutout();
+    rejected_frames();
     return dc_test_finish("test_astro_wcs");
 }
