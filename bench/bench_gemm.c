@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cl/tune.h"
+#include "ops/ops_tune.h"
 #include "inception_shapes.h"
 #include "ops/ops_conv.h"
 

@@ -37,6 +37,7 @@ struct dc_ctx {
     dc_kernel_entry *kernels;
     dc_cache_stats stats;
     dc_gemm_tiles tiles;
+    int gemm_route;   /* -1: none set (DEEPCEE_GEMM decides) */
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -120,6 +121,8 @@ static dc_status device_describe(cl_platform_id p, cl_device_id d, dc_device_inf
                                 &info->max_alloc, NULL));
     DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof info->base_align_bits,
                                 &info->base_align_bits, NULL));
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof info->host_unified,
+                                &info->host_unified, NULL));
     trim(info->platform);
     trim(info->name);
     trim(info->vendor);
@@ -231,6 +234,7 @@ dc_status dc_ctx_new(dc_ctx **out, const char *choice)
                        choice, names);
     }
     dc_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx) ctx->gemm_route = -1;
     if (!ctx) {
         free(list);
         return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory creating the context");
@@ -288,6 +292,8 @@ cl_device_id dc_ctx_device(const dc_ctx *ctx) { return ctx->info.device_id; }
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx) { return &ctx->info; }
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx) { return ctx->tiles; }
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles) { ctx->tiles = tiles; }
+int dc_ctx_gemm_route(const dc_ctx *ctx) { return ctx->gemm_route; }
+void dc_ctx_set_gemm_route(dc_ctx *ctx, int route) { ctx->gemm_route = route < 0 ? -1 : route; }
 dc_cache_stats dc_ctx_cache_stats(const dc_ctx *ctx) { return ctx->stats; }
 
 dc_status dc_ctx_finish(dc_ctx *ctx)

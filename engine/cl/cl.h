@@ -24,6 +24,7 @@ typedef struct dc_device_info {
     cl_ulong global_mem;
     cl_ulong max_alloc;
     cl_uint base_align_bits;   /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: sub-buffer origins align to it */
+    cl_bool host_unified;      /* CL_DEVICE_HOST_UNIFIED_MEMORY: buffers live in host memory */
     cl_platform_id platform_id;
     cl_device_id device_id;
 } dc_device_info;
@@ -56,6 +57,11 @@ typedef struct dc_gemm_tiles {
 } dc_gemm_tiles;
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx);
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles);
+/* The GEMM route chosen for this context (a dc_gemm_route of engine/ops/ops_conv.h), which takes
+ * precedence over DEEPCEE_GEMM; -1 (the default) when none is chosen. The tuning measurement sets
+ * CLBlast's for its duration, the benchmarks switch routes within one process with it. */
+int dc_ctx_gemm_route(const dc_ctx *ctx);
+void dc_ctx_set_gemm_route(dc_ctx *ctx, int route);
 
 /* The kernel `name` of program file `file` (e.g. "im2col.cl") built with `options` (may be NULL).
  * Programs and kernels are cached per context; the returned kernel is owned by the context.
