@@ -123,6 +123,13 @@ static dc_status device_describe(cl_platform_id p, cl_device_id d, dc_device_inf
                                 &info->base_align_bits, NULL));
     DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof info->host_unified,
                                 &info->host_unified, NULL));
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_work_group,
+                                &info->max_work_group, NULL));
+    size_t items[3] = {0, 0, 0};
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL));
+    info->max_work_item0 = items[0];
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof info->local_mem, &info->local_mem,
+                                NULL));
     trim(info->platform);
     trim(info->name);
     trim(info->vendor);
@@ -292,6 +299,19 @@ cl_device_id dc_ctx_device(const dc_ctx *ctx) { return ctx->info.device_id; }
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx) { return &ctx->info; }
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx) { return ctx->tiles; }
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles) { ctx->tiles = tiles; }
+size_t dc_ctx_group_size(const dc_ctx *ctx, size_t want, size_t local_bytes_per_item)
+{
+    size_t limit = ctx->info.max_work_group;
+    if (ctx->info.max_work_item0 < limit) limit = ctx->info.max_work_item0;
+    if (local_bytes_per_item > 0) {
+        const size_t by_local = (size_t)(ctx->info.local_mem / 2) / local_bytes_per_item;
+        if (by_local < limit) limit = by_local;
+    }
+    size_t g = 1;
+    while (g * 2 <= want && g * 2 <= limit) g *= 2;
+    return g;
+}
+
 int dc_ctx_gemm_route(const dc_ctx *ctx) { return ctx->gemm_route; }
 void dc_ctx_set_gemm_route(dc_ctx *ctx, int route) { ctx->gemm_route = route < 0 ? -1 : route; }
 dc_cache_stats dc_ctx_cache_stats(const dc_ctx *ctx) { return ctx->stats; }
