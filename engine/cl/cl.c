@@ -38,6 +38,8 @@ struct dc_ctx {
     dc_cache_stats stats;
     dc_gemm_tiles tiles;
     int gemm_route;   /* -1: none set (DEEPCEE_GEMM decides) */
+    void *scratch;    /* dc_ctx_scratch */
+    void (*scratch_free)(void *);
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -275,6 +277,7 @@ void dc_ctx_free(dc_ctx *ctx)
 {
     if (!ctx) return;
     clFinish(ctx->queue);
+    if (ctx->scratch && ctx->scratch_free) ctx->scratch_free(ctx->scratch);
     for (dc_kernel_entry *k = ctx->kernels, *next; k; k = next) {
         next = k->next;
         clReleaseKernel(k->kernel);
@@ -299,6 +302,14 @@ cl_device_id dc_ctx_device(const dc_ctx *ctx) { return ctx->info.device_id; }
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx) { return &ctx->info; }
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx) { return ctx->tiles; }
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles) { ctx->tiles = tiles; }
+void *dc_ctx_scratch(const dc_ctx *ctx) { return ctx->scratch; }
+void dc_ctx_set_scratch(dc_ctx *ctx, void *p, void (*free_fn)(void *))
+{
+    if (ctx->scratch && ctx->scratch_free && ctx->scratch != p) ctx->scratch_free(ctx->scratch);
+    ctx->scratch = p;
+    ctx->scratch_free = free_fn;
+}
+
 size_t dc_ctx_group_size(const dc_ctx *ctx, size_t want, size_t local_bytes_per_item)
 {
     size_t limit = ctx->info.max_work_group;

@@ -66,6 +66,12 @@ void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles);
 int dc_ctx_gemm_route(const dc_ctx *ctx);
 void dc_ctx_set_gemm_route(dc_ctx *ctx, int route);
 
+/* A scratch store the context owns for layers above it (the detector ops keep a pool of scratch
+ * buffers there: engine/detect/boxes.c): NULL until set; free_fn(p) runs in dc_ctx_free before the
+ * queue and context are released. Setting it again frees the previous one. */
+void *dc_ctx_scratch(const dc_ctx *ctx);
+void dc_ctx_set_scratch(dc_ctx *ctx, void *p, void (*free_fn)(void *));
+
 /* The work-group size for a 1-D kernel on this device: the largest power of two <= want that
  * the device's CL_DEVICE_MAX_WORK_GROUP_SIZE and first CL_DEVICE_MAX_WORK_ITEM_SIZES allow and
  * whose local memory (local_bytes_per_item per item) fits half of CL_DEVICE_LOCAL_MEM_SIZE; at

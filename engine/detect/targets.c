@@ -246,9 +246,9 @@ dc_status dc_targets_assign(dc_ctx *ctx, const dc_target_params *p, const dc_ten
     if (!st) st = dc_detect_scratch(ctx, g, &col_idx);
     if (!st) st = dc_detect_scratch(ctx, (size_t)rows, &match);
     if (!st && n_gt > 0) {
-        st = dc_tensor_new(ctx, 2, (int[]){n_gt, 4}, &dgt);
+        st = dc_detect_scratch_shape(ctx, 2, (int[]){n_gt, 4}, &dgt);
         if (!st) st = dc_tensor_upload(dgt, gt, (size_t)n_gt * 4);
-        if (!st) st = dc_tensor_new(ctx, 2, (int[]){rows, n_gt}, &iou);
+        if (!st) st = dc_detect_scratch_shape(ctx, 2, (int[]){rows, n_gt}, &iou);
         if (!st) st = dc_box_iou(ctx, candidates, dgt, iou);
     }
     /* With no ground truth the IoU argument is never read: any buffer will do. */
@@ -273,13 +273,13 @@ dc_status dc_targets_assign(dc_ctx *ctx, const dc_target_params *p, const dc_ten
     if (!st)
         st = launch_encode_matched(ctx, candidates->buf, dgt ? dgt->buf : candidates->buf,
                                    match->buf, rows, &p->coder, out->reg_targets->buf);
-    dc_tensor_free(dgt);
-    dc_tensor_free(iou);
-    dc_tensor_free(best_iou);
-    dc_tensor_free(best_gt);
-    dc_tensor_free(col_iou);
-    dc_tensor_free(col_idx);
-    dc_tensor_free(match);
+    dc_detect_release(dgt);
+    dc_detect_release(iou);
+    dc_detect_release(best_iou);
+    dc_detect_release(best_gt);
+    dc_detect_release(col_iou);
+    dc_detect_release(col_idx);
+    dc_detect_release(match);
     host_free(&h);
     return st;
 }
