@@ -240,3 +240,10 @@ void dc_pool_release(dc_tensor *t)
 }
 
 size_t dc_pool_bytes(const dc_pool *pool) { return pool->bytes; }
+
+int dc_pool_in_use(const dc_pool *pool)
+{
+    int n = 0;
+    for (int i = 0; i < pool->count; i++) n += pool->slots[i]->in_use;
+    return n;
+}

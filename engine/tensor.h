@@ -50,5 +50,7 @@ void dc_pool_reset(dc_pool *pool);
 void dc_pool_release(dc_tensor *t);
 /* Bytes of device memory the pool holds (for the flat-memory test). */
 size_t dc_pool_bytes(const dc_pool *pool);
+/* Number of the pool's tensors in use (taken and neither released nor reset). */
+int dc_pool_in_use(const dc_pool *pool);
 
 #endif

@@ -39,6 +39,12 @@ size_t dc_detect_scratch_bytes(const dc_ctx *ctx)
     return pool ? dc_pool_bytes(pool) : 0;
 }
 
+int dc_detect_scratch_in_use(const dc_ctx *ctx)
+{
+    const dc_pool *pool = dc_ctx_scratch(ctx);
+    return pool ? dc_pool_in_use(pool) : 0;
+}
+
 dc_status dc_detect_read(dc_ctx *ctx, cl_mem buf, size_t bytes, void *host)
 {
     if (!bytes) return DC_STATUS_OK;

@@ -15,6 +15,8 @@ dc_status dc_detect_scratch_shape(dc_ctx *ctx, int ndim, const int *shape, dc_te
 void dc_detect_release(dc_tensor *t);
 /* Bytes of device memory the detector ops' scratch pool holds (0 before the first use). */
 size_t dc_detect_scratch_bytes(const dc_ctx *ctx);
+/* Scratch tensors taken and not given back (0 between ops; 0 before the first use). */
+int dc_detect_scratch_in_use(const dc_ctx *ctx);
 /* Blocking raw transfers of bytes (for int and ulong scratch data). */
 dc_status dc_detect_read(dc_ctx *ctx, cl_mem buf, size_t bytes, void *host);
 dc_status dc_detect_write(dc_ctx *ctx, cl_mem buf, size_t bytes, const void *host);
