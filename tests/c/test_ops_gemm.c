@@ -210,6 +210,13 @@ static void test_padded(void)
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 512, 512, 0, &pad, &use));
     CHECK(use == 0 && pad.m == 512, "DEEPCEE_GEMM_PAD=off never pads");
     setenv("DEEPCEE_GEMM_PAD", "auto", 1);
+    /* the host route never pads under auto (OpenBLAS needs no padding) */
+    dc_ctx_set_gemm_route(ctx, DC_GEMM_HOST);
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
+    CHECK(use == 0, "auto does not pad on the host route");
+    /* the planning rules below are CLBlast's route */
+    const int keep_route = dc_ctx_gemm_route(ctx);
+    dc_ctx_set_gemm_route(ctx, DC_GEMM_CLBLAST);
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
     const dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
     if (t.mwg > 0) {
@@ -230,6 +237,7 @@ static void test_padded(void)
     CHECK_FAILS(dc_gemm_pad_plan(ctx, 8, 8, 8, 0, &pad, &use), DC_STATUS_INVALID_ARG,
                 "DEEPCEE_GEMM_PAD is 'sometimes'");
     unsetenv("DEEPCEE_GEMM_PAD");
+    dc_ctx_set_gemm_route(ctx, keep_route);
 }
 
 static dc_status blas_fail(CLBlastStatusCode code) { DC_BLAS_CHECK(code); return DC_STATUS_OK; }
