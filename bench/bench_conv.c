@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cl/tune.h"
+#include "ops/ops_tune.h"
 #include "inception_shapes.h"
 #include "ops/ops.h"
 

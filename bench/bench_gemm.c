@@ -8,7 +8,9 @@
  * padded layout (im2col writes it so; a 1x1 layer's copy of its input into that layout is timed,
  * since the plain call would use the input in place) and W as the layer stores it; its time
  * includes staging W^T, the GEMM and copying C out of the padded result, and only the 2MNK flops
- * of the unpadded product are counted.
+ * of the unpadded product are counted. Last, the host route ("host", DEEPCEE_GEMM=host): the same
+ * dc_gemm_mem call running OpenBLAS on the mapped device buffers (engine/ops/gemm.c), so its ratio
+ * to the OpenBLAS column is the cost of the map, unmap and queue drain around the same kernel.
  *
  *   bench_gemm [--reps N] [--quick]
  *
@@ -23,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cl/tune.h"
+#include "ops/ops_tune.h"
 #include "inception_shapes.h"
 #include "ops/ops_conv.h"
 
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
     setenv("DEEPCEE_TUNE", "off", 1);
     dc_ctx *ctx;
     if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return die("opening the device");
+    dc_ctx_set_gemm_route(ctx, DC_GEMM_CLBLAST); /* passes 1-3; the host route is pass 4 */
     const dc_device_info *dev = dc_ctx_info(ctx);
     dc_tune_entry tuned;
     dc_tune_origin origin;
@@ -187,15 +190,18 @@ int main(int argc, char **argv)
     /* Pass 1: CLBlast defaults; pass 2: CLBlast tuned (after one override). In both, each CLBlast
      * run alternates with an OpenBLAS run, so that every ratio compares runs made under the same
      * load (other programs may share the cores). */
-    double t_blas[3][N_INCEPTION_LAYERS], t_cl[3][N_INCEPTION_LAYERS], err[3][N_INCEPTION_LAYERS];
+    double t_blas[4][N_INCEPTION_LAYERS], t_cl[4][N_INCEPTION_LAYERS], err[4][N_INCEPTION_LAYERS];
     double al_blas[2] = {0, 0}, al_cl[2] = {0, 0};
-    /* Pass 3: the padded path with the tuned entry. */
-    for (int pass = 0; pass < 3; pass++) {
+    /* Pass 3: the padded path with the tuned entry; pass 4: the host route. */
+    const int have_tuned = origin != DC_TUNE_ORIGIN_NONE;
+    for (int pass = 0; pass < 4; pass++) {
         if (pass == 1) {
-            if (origin == DC_TUNE_ORIGIN_NONE) break;
+            if (!have_tuned) continue;
             if (dc_tune_override(ctx, &tuned) != DC_STATUS_OK) return die("applying the tuned entry");
         }
-        for (int i = pass == 2 ? 0 : -1; i < N_INCEPTION_LAYERS; i += (i < 0 ? 1 : step)) {
+        if (pass == 2 && !have_tuned) continue;
+        if (pass == 3) dc_ctx_set_gemm_route(ctx, DC_GEMM_HOST);
+        for (int i = pass >= 2 ? 0 : -1; i < N_INCEPTION_LAYERS; i += (i < 0 ? 1 : step)) {
             /* i = -1: the aligned 1024^3 product */
             const inception_layer *l = i >= 0 ? &inception_layers[i] : NULL;
             if (pass == 2 && use_pad[i] &&
@@ -236,22 +242,31 @@ int main(int argc, char **argv)
             err[pass][i] = rel_diff(hc, href, n);
         }
     }
-    const int have_tuned = origin != DC_TUNE_ORIGIN_NONE;
 
-    printf("\n%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "layers", "M", "N", "K",
-           "x", "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio", "engine", "ratio");
-    printf("%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s\n", "", "", "", "", "",
-           "GFLOPS", "GFLOPS", "", "GFLOPS", "", "GFLOPS", "");
-    const int passes = have_tuned ? 3 : 1;
-    double sum_f = 0, sum_b[3] = {0, 0, 0}, sum_c[3] = {0, 0, 0}, worst = 0;
+    printf("\n%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s | %8s %6s\n", "layers", "M", "N",
+           "K", "x", "OpenBLAS", "CLB def", "ratio", "CLB tune", "ratio", "engine", "ratio", "host",
+           "ratio");
+    printf("%-32s %5s %7s %5s %3s | %8s | %8s %6s | %8s %6s | %8s %6s | %8s %6s\n", "", "", "", "", "",
+           "GFLOPS", "GFLOPS", "", "GFLOPS", "", "GFLOPS", "", "GFLOPS", "");
+    /* without a tuned entry, passes 2 and 3 did not run: show the host pass in the first free column */
+    const int passes = 4;
+    const int ran[4] = {1, have_tuned, have_tuned, 1};
+    double sum_f = 0, sum_b[4] = {0, 0, 0, 0}, sum_c[4] = {0, 0, 0, 0}, worst = 0;
+    int n_ran = 0;
+    for (int p = 0; p < passes; p++) n_ran += ran[p];
     for (int i = 0; i < N_INCEPTION_LAYERS; i += step) {
         const inception_layer *l = &inception_layers[i];
         const double f = 2.0 * l->m * (double)l->n * l->k;
         double tb = 0;
-        for (int p = 0; p < passes; p++) tb += t_blas[p][i] / passes;
+        for (int p = 0; p < passes; p++)
+            if (ran[p]) tb += t_blas[p][i] / n_ran;
         sum_f += f * l->count;
         printf("%-32s %5d %7d %5d %3d | %8.1f |", l->name, l->m, l->n, l->k, l->count, f / tb * 1e-9);
         for (int p = 0; p < passes; p++) {
+            if (!ran[p]) {
+                printf(" %8s %6s |", "-", "");
+                continue;
+            }
             sum_b[p] += t_blas[p][i] * l->count;
             sum_c[p] += t_cl[p][i] * l->count;
             worst = fmax(worst, err[p][i]);
@@ -260,22 +275,25 @@ int main(int argc, char **argv)
         printf("\n");
     }
     double pooled = 0;
-    for (int p = 0; p < passes; p++) pooled += sum_b[p] / passes;
+    for (int p = 0; p < passes; p++)
+        if (ran[p]) pooled += sum_b[p] / n_ran;
     printf("%-32s %5s %7s %5s %3s | %8.1f |", "network total (weighted by x)", "", "", "", "",
            sum_f / pooled * 1e-9);
     for (int p = 0; p < passes; p++)
-        printf(" %8.1f %5.0f%% |", sum_f / sum_c[p] * 1e-9, 100 * sum_b[p] / sum_c[p]);
+        if (!ran[p]) printf(" %8s %6s |", "-", "");
+        else printf(" %8.1f %5.0f%% |", sum_f / sum_c[p] * 1e-9, 100 * sum_b[p] / sum_c[p]);
     const double fa = 2.0 * ALIGNED * ALIGNED * ALIGNED;
     double al[2] = {al_blas[0], have_tuned ? al_blas[1] : al_blas[0]};
     printf("\n%-32s %5d %7d %5d %3s | %8.1f |", "kernel alone (aligned, no copies)", ALIGNED,
            ALIGNED, ALIGNED, "", fa / (0.5 * (al[0] + al[1])) * 1e-9);
-    for (int p = 0; p < passes && p < 2; p++)
+    for (int p = 0; p < 2 && ran[p]; p++)
         printf(" %8.1f %5.0f%% |", fa / al_cl[p] * 1e-9, 100 * al_blas[p] / al_cl[p]);
     printf("\n%s(%.1f GFLOP per pass); largest difference from OpenBLAS %.2g of max|C|\n",
            have_tuned ? "" : "no tuned entry for this device: run `deepcee tune` ", sum_f * 1e-9, worst);
     printf("ratios: OpenBLAS time / CLBlast time, each against the OpenBLAS runs interleaved with it; "
            "the OpenBLAS column is the mean of all passes; engine: the GEMM as the convolutions run it "
-           "(tile-padded where planned; tuned entry)\n");
+           "(tile-padded where planned; tuned entry); host: dc_gemm_mem on the host route (OpenBLAS on "
+           "mapped buffers)\n");
 
     clReleaseMemObject(a);
     clReleaseMemObject(b);

@@ -233,4 +233,17 @@ void dc_pool_reset(dc_pool *pool)
     for (int i = 0; i < pool->count; i++) pool->slots[i]->in_use = 0;
 }
 
+void dc_pool_release(dc_tensor *t)
+{
+    if (!t || !t->pool) return;
+    ((pool_slot *)(void *)t)->in_use = 0; /* the tensor is the slot's first member */
+}
+
 size_t dc_pool_bytes(const dc_pool *pool) { return pool->bytes; }
+
+int dc_pool_in_use(const dc_pool *pool)
+{
+    int n = 0;
+    for (int i = 0; i < pool->count; i++) n += pool->slots[i]->in_use;
+    return n;
+}

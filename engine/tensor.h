@@ -45,7 +45,12 @@ dc_status dc_pool_new(dc_ctx *ctx, dc_pool **out);
 void dc_pool_free(dc_pool *pool);
 dc_status dc_pool_tensor(dc_pool *pool, int ndim, const int *shape, dc_tensor **out);
 void dc_pool_reset(dc_pool *pool);
+/* Make one tensor of a pool available again (no-op for NULL and for owned tensors): for scratch
+ * taken and given back within one op, where a reset would free what an enclosing op still uses. */
+void dc_pool_release(dc_tensor *t);
 /* Bytes of device memory the pool holds (for the flat-memory test). */
 size_t dc_pool_bytes(const dc_pool *pool);
+/* Number of the pool's tensors in use (taken and neither released nor reset). */
+int dc_pool_in_use(const dc_pool *pool);
 
 #endif

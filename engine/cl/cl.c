@@ -37,6 +37,9 @@ struct dc_ctx {
     dc_kernel_entry *kernels;
     dc_cache_stats stats;
     dc_gemm_tiles tiles;
+    int gemm_route;   /* -1: none set (DEEPCEE_GEMM decides) */
+    void *scratch;    /* dc_ctx_scratch */
+    void (*scratch_free)(void *);
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -120,6 +123,15 @@ static dc_status device_describe(cl_platform_id p, cl_device_id d, dc_device_inf
                                 &info->max_alloc, NULL));
     DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof info->base_align_bits,
                                 &info->base_align_bits, NULL));
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof info->host_unified,
+                                &info->host_unified, NULL));
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_work_group,
+                                &info->max_work_group, NULL));
+    size_t items[3] = {0, 0, 0};
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL));
+    info->max_work_item0 = items[0];
+    DC_CL_CHECK(clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof info->local_mem, &info->local_mem,
+                                NULL));
     trim(info->platform);
     trim(info->name);
     trim(info->vendor);
@@ -231,6 +243,7 @@ dc_status dc_ctx_new(dc_ctx **out, const char *choice)
                        choice, names);
     }
     dc_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx) ctx->gemm_route = -1;
     if (!ctx) {
         free(list);
         return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory creating the context");
@@ -264,6 +277,7 @@ void dc_ctx_free(dc_ctx *ctx)
 {
     if (!ctx) return;
     clFinish(ctx->queue);
+    if (ctx->scratch && ctx->scratch_free) ctx->scratch_free(ctx->scratch);
     for (dc_kernel_entry *k = ctx->kernels, *next; k; k = next) {
         next = k->next;
         clReleaseKernel(k->kernel);
@@ -288,6 +302,29 @@ cl_device_id dc_ctx_device(const dc_ctx *ctx) { return ctx->info.device_id; }
 const dc_device_info *dc_ctx_info(const dc_ctx *ctx) { return &ctx->info; }
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx) { return ctx->tiles; }
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles) { ctx->tiles = tiles; }
+void *dc_ctx_scratch(const dc_ctx *ctx) { return ctx->scratch; }
+void dc_ctx_set_scratch(dc_ctx *ctx, void *p, void (*free_fn)(void *))
+{
+    if (ctx->scratch && ctx->scratch_free && ctx->scratch != p) ctx->scratch_free(ctx->scratch);
+    ctx->scratch = p;
+    ctx->scratch_free = free_fn;
+}
+
+size_t dc_ctx_group_size(const dc_ctx *ctx, size_t want, size_t local_bytes_per_item)
+{
+    size_t limit = ctx->info.max_work_group;
+    if (ctx->info.max_work_item0 < limit) limit = ctx->info.max_work_item0;
+    if (local_bytes_per_item > 0) {
+        const size_t by_local = (size_t)(ctx->info.local_mem / 2) / local_bytes_per_item;
+        if (by_local < limit) limit = by_local;
+    }
+    size_t g = 1;
+    while (g * 2 <= want && g * 2 <= limit) g *= 2;
+    return g;
+}
+
+int dc_ctx_gemm_route(const dc_ctx *ctx) { return ctx->gemm_route; }
+void dc_ctx_set_gemm_route(dc_ctx *ctx, int route) { ctx->gemm_route = route < 0 ? -1 : route; }
 dc_cache_stats dc_ctx_cache_stats(const dc_ctx *ctx) { return ctx->stats; }
 
 dc_status dc_ctx_finish(dc_ctx *ctx)

@@ -24,6 +24,10 @@ typedef struct dc_device_info {
     cl_ulong global_mem;
     cl_ulong max_alloc;
     cl_uint base_align_bits;   /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: sub-buffer origins align to it */
+    cl_bool host_unified;      /* CL_DEVICE_HOST_UNIFIED_MEMORY: buffers live in host memory */
+    size_t max_work_group;     /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_work_item0;     /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0] */
+    cl_ulong local_mem;        /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
     cl_platform_id platform_id;
     cl_device_id device_id;
 } dc_device_info;
@@ -56,6 +60,24 @@ typedef struct dc_gemm_tiles {
 } dc_gemm_tiles;
 dc_gemm_tiles dc_ctx_gemm_tiles(const dc_ctx *ctx);
 void dc_ctx_set_gemm_tiles(dc_ctx *ctx, dc_gemm_tiles tiles);
+/* The GEMM route chosen for this context (a dc_gemm_route of engine/ops/ops_conv.h), which takes
+ * precedence over DEEPCEE_GEMM; -1 (the default) when none is chosen. The tuning measurement sets
+ * CLBlast's for its duration, the benchmarks switch routes within one process with it. */
+int dc_ctx_gemm_route(const dc_ctx *ctx);
+void dc_ctx_set_gemm_route(dc_ctx *ctx, int route);
+
+/* A scratch store the context owns for layers above it (the detector ops keep a pool of scratch
+ * buffers there: engine/detect/boxes.c): NULL until set; free_fn(p) runs in dc_ctx_free before the
+ * queue and context are released. Setting it again frees the previous one. */
+void *dc_ctx_scratch(const dc_ctx *ctx);
+void dc_ctx_set_scratch(dc_ctx *ctx, void *p, void (*free_fn)(void *));
+
+/* The work-group size for a 1-D kernel on this device: the largest power of two <= want that
+ * the device's CL_DEVICE_MAX_WORK_GROUP_SIZE and first CL_DEVICE_MAX_WORK_ITEM_SIZES allow and
+ * whose local memory (local_bytes_per_item per item) fits half of CL_DEVICE_LOCAL_MEM_SIZE; at
+ * least 1. Kernels with a fixed group size get it as a build option (-DGROUP=...), so sizes and
+ * local memory come from the device, never assumed. */
+size_t dc_ctx_group_size(const dc_ctx *ctx, size_t want, size_t local_bytes_per_item);
 
 /* The kernel `name` of program file `file` (e.g. "im2col.cl") built with `options` (may be NULL).
  * Programs and kernels are cached per context; the returned kernel is owned by the context.

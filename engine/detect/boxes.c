@@ -8,11 +8,41 @@
 
 /* ------------------------------------------------------------------ shared helpers */
 
+static void scratch_pool_free(void *p) { dc_pool_free(p); }
+
+dc_status dc_detect_scratch_shape(dc_ctx *ctx, int ndim, const int *shape, dc_tensor **out)
+{
+    dc_pool *pool = dc_ctx_scratch(ctx);
+    if (!pool) {
+        DC_TRY(dc_pool_new(ctx, &pool));
+        dc_ctx_set_scratch(ctx, pool, scratch_pool_free);
+    }
+    return dc_pool_tensor(pool, ndim, shape, out);
+}
+
 dc_status dc_detect_scratch(dc_ctx *ctx, size_t words, dc_tensor **out)
 {
     if (words > (size_t)INT32_MAX)
         return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "detect: scratch of %zu words is too large", words);
-    return dc_tensor_new(ctx, 1, (int[]){words ? (int)words : 1}, out);
+    return dc_detect_scratch_shape(ctx, 1, (int[]){words ? (int)words : 1}, out);
+}
+
+void dc_detect_release(dc_tensor *t)
+{
+    if (t && t->pool) dc_pool_release(t);
+    else dc_tensor_free(t);
+}
+
+size_t dc_detect_scratch_bytes(const dc_ctx *ctx)
+{
+    const dc_pool *pool = dc_ctx_scratch(ctx);
+    return pool ? dc_pool_bytes(pool) : 0;
+}
+
+int dc_detect_scratch_in_use(const dc_ctx *ctx)
+{
+    const dc_pool *pool = dc_ctx_scratch(ctx);
+    return pool ? dc_pool_in_use(pool) : 0;
 }
 
 dc_status dc_detect_read(dc_ctx *ctx, cl_mem buf, size_t bytes, void *host)

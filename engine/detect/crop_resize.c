@@ -159,11 +159,21 @@ static dc_status check_shapes(const char *op, const dc_tensor *feat, const char 
 static dc_status upload_index(dc_ctx *ctx, const int *box_index, int n, dc_tensor **out)
 {
     DC_TRY(dc_detect_scratch(ctx, (size_t)n, out));
-    if (box_index) return dc_detect_write(ctx, (*out)->buf, (size_t)n * sizeof(int), box_index);
-    const int zero = 0;
-    DC_CL_CHECK(clEnqueueFillBuffer(dc_ctx_queue(ctx), (*out)->buf, &zero, sizeof zero, 0,
-                                    (size_t)n * sizeof(int), 0, NULL, NULL));
-    return DC_STATUS_OK;
+    dc_status st = DC_STATUS_OK;
+    if (box_index) {
+        st = dc_detect_write(ctx, (*out)->buf, (size_t)n * sizeof(int), box_index);
+    } else {
+        const int zero = 0;
+        const cl_int err = clEnqueueFillBuffer(dc_ctx_queue(ctx), (*out)->buf, &zero, sizeof zero,
+                                               0, (size_t)n * sizeof(int), 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            st = dc_cl_fail(err, "clEnqueueFillBuffer", __FILE__, __LINE__);
+    }
+    if (st) { /* give the scratch back: the caller sees only the failure */
+        dc_detect_release(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 dc_status dc_crop_resize_forward(dc_ctx *ctx, const dc_tensor *feat, const dc_tensor *boxes,
@@ -176,7 +186,7 @@ dc_status dc_crop_resize_forward(dc_ctx *ctx, const dc_tensor *feat, const dc_te
     dc_status st = launch_forward(ctx, feat->buf, boxes->buf, idx->buf, n, feat->shape[1],
                                   feat->shape[2], feat->shape[3], out->shape[2], out->shape[3],
                                   extrapolation, out->buf);
-    dc_tensor_free(idx);
+    dc_detect_release(idx);
     return st;
 }
 
@@ -220,15 +230,15 @@ dc_status dc_crop_resize_backward(dc_ctx *ctx, const dc_tensor *grad_out, const 
     if (!st)
         st = launch_gather(ctx, grad_out->buf, offsets->buf, eidx->buf, ew->buf, batch, channels,
                            height, width, crop_h, crop_w, grad_feat->buf);
-    dc_tensor_free(idx);
-    dc_tensor_free(t.ylo);
-    dc_tensor_free(t.yhi);
-    dc_tensor_free(t.ylerp);
-    dc_tensor_free(t.xlo);
-    dc_tensor_free(t.xhi);
-    dc_tensor_free(t.xlerp);
-    dc_tensor_free(offsets);
-    dc_tensor_free(eidx);
-    dc_tensor_free(ew);
+    dc_detect_release(idx);
+    dc_detect_release(t.ylo);
+    dc_detect_release(t.yhi);
+    dc_detect_release(t.ylerp);
+    dc_detect_release(t.xlo);
+    dc_detect_release(t.xhi);
+    dc_detect_release(t.xlerp);
+    dc_detect_release(offsets);
+    dc_detect_release(eidx);
+    dc_detect_release(ew);
     return st;
 }

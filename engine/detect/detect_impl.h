@@ -5,8 +5,18 @@
 #include "detect/detect.h"
 
 /* Scratch device memory of n 32-bit words (int or float; at least one word), as a tensor so that
- * allocation failures carry the tensor layer's message. Free with dc_tensor_free. */
+ * allocation failures carry the tensor layer's message. Give it back with dc_detect_release. */
 dc_status dc_detect_scratch(dc_ctx *ctx, size_t words, dc_tensor **out);
+/* The same with a shape (up to 4 dimensions). Scratch comes from a pool the context keeps for the
+ * detector ops (dc_ctx_scratch), so repeated calls allocate no device buffers; give each one back
+ * with dc_detect_release before the op returns (the in-order queue makes the reuse by the next op
+ * safe). */
+dc_status dc_detect_scratch_shape(dc_ctx *ctx, int ndim, const int *shape, dc_tensor **out);
+void dc_detect_release(dc_tensor *t);
+/* Bytes of device memory the detector ops' scratch pool holds (0 before the first use). */
+size_t dc_detect_scratch_bytes(const dc_ctx *ctx);
+/* Scratch tensors taken and not given back (0 between ops; 0 before the first use). */
+int dc_detect_scratch_in_use(const dc_ctx *ctx);
 /* Blocking raw transfers of bytes (for int and ulong scratch data). */
 dc_status dc_detect_read(dc_ctx *ctx, cl_mem buf, size_t bytes, void *host);
 dc_status dc_detect_write(dc_ctx *ctx, cl_mem buf, size_t bytes, const void *host);

@@ -196,11 +196,12 @@ dc_status dc_detect_nms_device(dc_ctx *ctx, cl_mem boxes, cl_mem keys, int n, in
     if (!st)
         st = launch_nms_reduce(ctx, mask->buf, skeys->buf, order->buf, k, words, max_keep, keep,
                                count);
-    /* Released buffers live on until the kernels queued on them finish. */
-    dc_tensor_free(skeys);
-    dc_tensor_free(order);
-    dc_tensor_free(sorted);
-    dc_tensor_free(mask);
+    /* Given back to the pool: the next op may reuse them at once, as the context's queue is in
+     * order (its kernels run after the ones queued here). */
+    dc_detect_release(skeys);
+    dc_detect_release(order);
+    dc_detect_release(sorted);
+    dc_detect_release(mask);
     return st;
 }
 
@@ -233,8 +234,8 @@ dc_status dc_nms_run(dc_ctx *ctx, const dc_tensor *boxes, const dc_tensor *score
     if (!st) st = dc_detect_read(ctx, dcount->buf, sizeof count, &count);
     if (!st) st = dc_detect_read(ctx, dkeep->buf, (size_t)count * sizeof(int), keep);
     if (!st) *n_keep = count;
-    dc_tensor_free(dkeep);
-    dc_tensor_free(dcount);
+    dc_detect_release(dkeep);
+    dc_detect_release(dcount);
     return st;
 }
 
@@ -309,10 +310,10 @@ dc_status dc_proposals_run(dc_ctx *ctx, const dc_proposal_params *p, const dc_te
         st = launch_gather_kept(ctx, keep->buf, count->buf, boxes->buf, keys->buf, rows,
                                 boxes_out->buf, scores_out->buf);
     if (!st) st = dc_detect_read(ctx, count->buf, sizeof *n_out, n_out);
-    dc_tensor_free(boxes);
-    dc_tensor_free(keys);
-    dc_tensor_free(keep);
-    dc_tensor_free(count);
+    dc_detect_release(boxes);
+    dc_detect_release(keys);
+    dc_detect_release(keep);
+    dc_detect_release(count);
     return st;
 }
 
@@ -419,10 +420,10 @@ dc_status dc_postprocess_run(dc_ctx *ctx, const dc_postprocess_params *p,
         for (int i = 0; i < m; i++) out[i] = list[i].d;
         *n_out = m;
     }
-    dc_tensor_free(boxes);
-    dc_tensor_free(keys);
-    dc_tensor_free(keep);
-    dc_tensor_free(count);
+    dc_detect_release(boxes);
+    dc_detect_release(keys);
+    dc_detect_release(keep);
+    dc_detect_release(count);
     free(hb);
     free(hk);
     free(hkeep);

@@ -3,12 +3,16 @@
  * (opencl/boxes.cl, opencl/targets.cl), labelling and seeded sampling on the host, regression
  * targets encoded on the device. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "detect/detect_impl.h"
 
-#define LOCAL 64
-#define MATCH_GROUP 64 /* as in opencl/targets.cl */
+/* Groups of up to 64 items, and match_cols's group (opencl/targets.cl's MATCH_GROUP, passed as a
+ * build option): 64 or the largest power of two below it that the device allows (a float and an
+ * int of local memory per item). */
+#define LOCAL dc_ctx_group_size(ctx, 64, 0)
+#define MATCH_GROUP dc_ctx_group_size(ctx, 64, sizeof(float) + sizeof(int))
 
 void dc_target_params_rpn(dc_target_params *p)
 {
@@ -35,7 +39,9 @@ static dc_status launch_match(dc_ctx *ctx, const char *name, cl_mem iou, cl_mem 
                               cl_mem arg, size_t global, size_t local)
 {
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, "targets.cl", name, NULL, &k));
+    char options[40];
+    snprintf(options, sizeof options, "-DMATCH_GROUP=%zu", MATCH_GROUP);
+    DC_TRY(dc_kernel_get(ctx, "targets.cl", name, options, &k));
     DC_TRY(dc_arg_mem(k, name, 0, iou));
     DC_TRY(dc_arg_mem(k, name, 1, cand));
     DC_TRY(dc_arg_int(k, name, 2, n));
@@ -240,9 +246,9 @@ dc_status dc_targets_assign(dc_ctx *ctx, const dc_target_params *p, const dc_ten
     if (!st) st = dc_detect_scratch(ctx, g, &col_idx);
     if (!st) st = dc_detect_scratch(ctx, (size_t)rows, &match);
     if (!st && n_gt > 0) {
-        st = dc_tensor_new(ctx, 2, (int[]){n_gt, 4}, &dgt);
+        st = dc_detect_scratch_shape(ctx, 2, (int[]){n_gt, 4}, &dgt);
         if (!st) st = dc_tensor_upload(dgt, gt, (size_t)n_gt * 4);
-        if (!st) st = dc_tensor_new(ctx, 2, (int[]){rows, n_gt}, &iou);
+        if (!st) st = dc_detect_scratch_shape(ctx, 2, (int[]){rows, n_gt}, &iou);
         if (!st) st = dc_box_iou(ctx, candidates, dgt, iou);
     }
     /* With no ground truth the IoU argument is never read: any buffer will do. */
@@ -267,13 +273,13 @@ dc_status dc_targets_assign(dc_ctx *ctx, const dc_target_params *p, const dc_ten
     if (!st)
         st = launch_encode_matched(ctx, candidates->buf, dgt ? dgt->buf : candidates->buf,
                                    match->buf, rows, &p->coder, out->reg_targets->buf);
-    dc_tensor_free(dgt);
-    dc_tensor_free(iou);
-    dc_tensor_free(best_iou);
-    dc_tensor_free(best_gt);
-    dc_tensor_free(col_iou);
-    dc_tensor_free(col_idx);
-    dc_tensor_free(match);
+    dc_detect_release(dgt);
+    dc_detect_release(iou);
+    dc_detect_release(best_iou);
+    dc_detect_release(best_gt);
+    dc_detect_release(col_iou);
+    dc_detect_release(col_idx);
+    dc_detect_release(match);
     host_free(&h);
     return st;
 }

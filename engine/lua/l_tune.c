@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cl/tune.h"
+#include "ops/ops_tune.h"
 #include "lua/lua_bind.h"
 
 static void push_entry(lua_State *L, const dc_tune_entry *e)

@@ -6,11 +6,21 @@
 #include "ops/ops_basic.h"
 
 #define FILE_CL "basic_train.cl"
-#define GROUP 64 /* work-group size of the reducing kernels */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define OPTIONS "-DGROUP=" STR(GROUP)
-#define LOCAL 64
+#include <stdio.h>
+
+/* Work-group size of the reducing kernels: 64, or the largest power of two below it that the
+ * device allows (dc_ctx_group_size); the kernels get it as -DGROUP, so each device's results stay
+ * deterministic. Other kernels run in groups of up to 64 items (LOCAL). */
+#define GROUP_WANT 64
+#define GROUP dc_ctx_group_size(ctx, GROUP_WANT, sizeof(float))
+#define LOCAL dc_ctx_group_size(ctx, 64, 0)
+
+static dc_status train_kernel(dc_ctx *ctx, const char *name, cl_kernel *k)
+{
+    char options[32];
+    snprintf(options, sizeof options, "-DGROUP=%zu", GROUP);
+    return dc_kernel_get(ctx, FILE_CL, name, options, k);
+}
 
 /* What the kernels need besides the buffers. */
 typedef struct rows {
@@ -66,7 +76,7 @@ static dc_status launch_softmax_xent_forward(dc_ctx *ctx, cl_mem z, cl_mem t, co
 {
     static const char *name = "softmax_xent_forward";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, z));
     DC_TRY(dc_arg_mem(k, name, 1, t));
     DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
@@ -84,7 +94,7 @@ static dc_status launch_softmax_xent_backward(dc_ctx *ctx, cl_mem z, cl_mem t, c
 {
     static const char *name = "softmax_xent_backward";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, z));
     DC_TRY(dc_arg_mem(k, name, 1, t));
     DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
@@ -102,7 +112,7 @@ static dc_status launch_smooth_l1_forward(dc_ctx *ctx, cl_mem p, cl_mem q, const
 {
     static const char *name = "smooth_l1_forward";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, p));
     DC_TRY(dc_arg_mem(k, name, 1, q));
     DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
@@ -119,7 +129,7 @@ static dc_status launch_smooth_l1_backward(dc_ctx *ctx, cl_mem p, cl_mem q, cons
 {
     static const char *name = "smooth_l1_backward";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, p));
     DC_TRY(dc_arg_mem(k, name, 1, q));
     DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
@@ -187,7 +197,7 @@ static dc_status launch_sumsq_partial(dc_ctx *ctx, cl_mem x, int n, cl_mem scrat
 {
     static const char *name = "sumsq_partial";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, x));
     DC_TRY(dc_arg_int(k, name, 1, n));
     DC_TRY(dc_arg_mem(k, name, 2, scratch));
@@ -199,7 +209,7 @@ static dc_status launch_sumsq_accumulate(dc_ctx *ctx, cl_mem scratch, int groups
 {
     static const char *name = "sumsq_accumulate";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, scratch));
     DC_TRY(dc_arg_int(k, name, 1, groups));
     DC_TRY(dc_arg_int(k, name, 2, first));
@@ -210,7 +220,7 @@ static dc_status launch_clip_scale(dc_ctx *ctx, cl_mem x, int n, cl_mem scratch,
 {
     static const char *name = "clip_scale";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, x));
     DC_TRY(dc_arg_int(k, name, 1, n));
     DC_TRY(dc_arg_mem(k, name, 2, scratch));
@@ -223,7 +233,7 @@ static dc_status launch_sgd_momentum(dc_ctx *ctx, cl_mem param, cl_mem grad, cl_
 {
     static const char *name = "sgd_momentum";
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, FILE_CL, name, OPTIONS, &k));
+    DC_TRY(train_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, param));
     DC_TRY(dc_arg_mem(k, name, 1, grad));
     DC_TRY(dc_arg_mem(k, name, 2, accum));

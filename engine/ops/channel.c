@@ -7,7 +7,19 @@
 #include "ops/ops_conv.h"
 
 #define CHANNEL_CL "conv_channel.cl"
-#define BIAS_GRAD_WG 64 /* must match the kernel's default */
+#define BIAS_GRAD_WG 64 /* work-group size of bias_grad where the device allows it */
+#include <stdio.h>
+
+/* bias_grad's group: BIAS_GRAD_WG, or the largest power of two below it that the device allows */
+static size_t bias_grad_wg(dc_ctx *ctx) { return dc_ctx_group_size(ctx, BIAS_GRAD_WG, sizeof(float)); }
+
+/* Every kernel of conv_channel.cl, from one program built with the device's bias_grad group. */
+static dc_status channel_kernel(dc_ctx *ctx, const char *name, cl_kernel *k)
+{
+    char options[48];
+    snprintf(options, sizeof options, "-DBIAS_GRAD_WG=%zu", bias_grad_wg(ctx));
+    return dc_kernel_get(ctx, CHANNEL_CL, name, options, k);
+}
 
 /* The [N, C, S] view of a 2- to 4-dimensional tensor. */
 typedef struct ncs { int n, c, s; } ncs;
@@ -39,7 +51,7 @@ static dc_status per_channel(const dc_tensor *t, const char *op, const char *arg
 static dc_status launch_bias_add(dc_ctx *ctx, cl_mem y, cl_mem b, ncs v)
 {
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, CHANNEL_CL, "bias_add", NULL, &k));
+    DC_TRY(channel_kernel(ctx, "bias_add", &k));
     DC_TRY(dc_arg_mem(k, "bias_add", 0, y));
     DC_TRY(dc_arg_mem(k, "bias_add", 1, b));
     DC_TRY(dc_arg_int(k, "bias_add", 2, v.n));
@@ -52,14 +64,15 @@ static dc_status launch_bias_add(dc_ctx *ctx, cl_mem y, cl_mem b, ncs v)
 static dc_status launch_bias_grad(dc_ctx *ctx, cl_mem dy, ncs v, cl_mem db, int accumulate)
 {
     cl_kernel k;
-    DC_TRY(dc_kernel_get(ctx, CHANNEL_CL, "bias_grad", NULL, &k));
+    DC_TRY(channel_kernel(ctx, "bias_grad", &k));
     DC_TRY(dc_arg_mem(k, "bias_grad", 0, dy));
     DC_TRY(dc_arg_int(k, "bias_grad", 1, v.n));
     DC_TRY(dc_arg_int(k, "bias_grad", 2, v.c));
     DC_TRY(dc_arg_int(k, "bias_grad", 3, v.s));
     DC_TRY(dc_arg_mem(k, "bias_grad", 4, db));
     DC_TRY(dc_arg_int(k, "bias_grad", 5, accumulate != 0));
-    const size_t global[1] = {(size_t)v.c * BIAS_GRAD_WG}, local[1] = {BIAS_GRAD_WG};
+    const size_t wg = bias_grad_wg(ctx);
+    const size_t global[1] = {(size_t)v.c * wg}, local[1] = {wg};
     return dc_kernel_launch(ctx, k, "bias_grad", 1, global, local);
 }
 
@@ -68,7 +81,7 @@ static dc_status launch_bn_forward(dc_ctx *ctx, cl_mem x, cl_mem gamma, cl_mem b
 {
     cl_kernel k;
     const char *name = "bn_frozen_forward";
-    DC_TRY(dc_kernel_get(ctx, CHANNEL_CL, name, NULL, &k));
+    DC_TRY(channel_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, x));
     DC_TRY(dc_arg_mem(k, name, 1, gamma ? gamma : mean)); /* any valid buffer when absent */
     DC_TRY(dc_arg_int(k, name, 2, gamma != NULL));
@@ -90,7 +103,7 @@ static dc_status launch_bn_backward(dc_ctx *ctx, cl_mem dy, cl_mem gamma, cl_mem
 {
     cl_kernel k;
     const char *name = "bn_frozen_backward";
-    DC_TRY(dc_kernel_get(ctx, CHANNEL_CL, name, NULL, &k));
+    DC_TRY(channel_kernel(ctx, name, &k));
     DC_TRY(dc_arg_mem(k, name, 0, dy));
     DC_TRY(dc_arg_mem(k, name, 1, gamma ? gamma : var));
     DC_TRY(dc_arg_int(k, name, 2, gamma != NULL));

@@ -4,36 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops_conv.h"
+#include <cblas.h>
 
-const char *dc_blas_status_name(CLBlastStatusCode code)
-{
-    switch (code) {
-#define E(x) case x: return #x;
-    E(CLBlastSuccess) E(CLBlastOpenCLCompilerNotAvailable) E(CLBlastTempBufferAllocFailure)
-    E(CLBlastOpenCLOutOfResources) E(CLBlastOpenCLOutOfHostMemory)
-    E(CLBlastOpenCLBuildProgramFailure) E(CLBlastInvalidValue) E(CLBlastInvalidCommandQueue)
-    E(CLBlastInvalidMemObject) E(CLBlastInvalidBinary) E(CLBlastInvalidBuildOptions)
-    E(CLBlastInvalidProgram) E(CLBlastInvalidProgramExecutable) E(CLBlastInvalidKernelName)
-    E(CLBlastInvalidKernelDefinition) E(CLBlastInvalidKernel) E(CLBlastInvalidArgIndex)
-    E(CLBlastInvalidArgValue) E(CLBlastInvalidArgSize) E(CLBlastInvalidKernelArgs)
-    E(CLBlastInvalidLocalNumDimensions) E(CLBlastInvalidLocalThreadsTotal)
-    E(CLBlastInvalidLocalThreadsDim) E(CLBlastInvalidGlobalOffset) E(CLBlastInvalidEventWaitList)
-    E(CLBlastInvalidEvent) E(CLBlastInvalidOperation) E(CLBlastInvalidBufferSize)
-    E(CLBlastInvalidGlobalWorkSize) E(CLBlastNotImplemented) E(CLBlastInvalidMatrixA)
-    E(CLBlastInvalidMatrixB) E(CLBlastInvalidMatrixC) E(CLBlastInvalidVectorX)
-    E(CLBlastInvalidVectorY) E(CLBlastInvalidDimension) E(CLBlastInvalidLeadDimA)
-    E(CLBlastInvalidLeadDimB) E(CLBlastInvalidLeadDimC) E(CLBlastInvalidIncrementX)
-    E(CLBlastInvalidIncrementY) E(CLBlastInsufficientMemoryA) E(CLBlastInsufficientMemoryB)
-    E(CLBlastInsufficientMemoryC) E(CLBlastInsufficientMemoryX) E(CLBlastInsufficientMemoryY)
-    E(CLBlastInsufficientMemoryTemp) E(CLBlastInvalidBatchCount) E(CLBlastInvalidOverrideKernel)
-    E(CLBlastMissingOverrideParameter) E(CLBlastInvalidLocalMemUsage) E(CLBlastNoHalfPrecision)
-    E(CLBlastNoDoublePrecision) E(CLBlastInvalidVectorScalar) E(CLBlastInsufficientMemoryScalar)
-    E(CLBlastDatabaseError) E(CLBlastUnknownError) E(CLBlastUnexpectedError)
-#undef E
-    }
-    return "CLBlastUnknownStatus";
-}
+#include "ops/ops_conv.h"
 
 dc_status dc_blas_check(CLBlastStatusCode code, const char *call, const char *file, int line)
 {
@@ -57,6 +30,121 @@ dc_status dc_blas_check(CLBlastStatusCode code, const char *call, const char *fi
                         dc_blas_status_name(code), (int)code, hint);
 }
 
+/* ------------------------------------------------------------------ host BLAS route */
+
+dc_status dc_gemm_route_get(const dc_ctx *ctx, dc_gemm_route *out)
+{
+    const int chosen = dc_ctx_gemm_route(ctx);
+    if (chosen == DC_GEMM_CLBLAST || chosen == DC_GEMM_HOST) {
+        *out = (dc_gemm_route)chosen;
+        return DC_STATUS_OK;
+    }
+    const char *v = getenv("DEEPCEE_GEMM");
+    const int cpu = (dc_ctx_info(ctx)->type & CL_DEVICE_TYPE_CPU) != 0;
+    if (!v || !*v || strcmp(v, "auto") == 0) {
+        *out = cpu ? DC_GEMM_HOST : DC_GEMM_CLBLAST;
+        return DC_STATUS_OK;
+    }
+    if (strcmp(v, "host") == 0) *out = DC_GEMM_HOST;
+    else if (strcmp(v, "clblast") == 0) *out = DC_GEMM_CLBLAST;
+    else
+        return DC_FAIL(DC_STATUS_INVALID_ARG, "DEEPCEE_GEMM is '%s'; use clblast, host, auto or leave "
+                       "it unset", v);
+    return DC_STATUS_OK;
+}
+
+/* Floats from the first to one past the last element of a rows x cols block, leading dimension ld. */
+static size_t block_span(int rows, int cols, int ld)
+{
+    return (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
+}
+
+/* One mapped buffer: floats [lo, hi) of mem, at ptr. */
+typedef struct host_map {
+    cl_mem mem;
+    size_t lo, hi;
+    int write;
+    float *ptr;
+} host_map;
+
+static dc_status unmap_all(cl_command_queue q, host_map *maps, int n, dc_status st)
+{
+    for (int i = 0; i < n; i++) {
+        if (!maps[i].ptr) continue;
+        cl_int err = clEnqueueUnmapMemObject(q, maps[i].mem, maps[i].ptr, 0, NULL, NULL);
+        if (err != CL_SUCCESS && st == DC_STATUS_OK)
+            st = dc_cl_fail(err, "clEnqueueUnmapMemObject", __FILE__, __LINE__);
+    }
+    return st;
+}
+
+/* C = alpha op(A) op(B) + beta C through the host's OpenBLAS on mapped buffers. The first (blocking)
+ * map waits for everything queued before, so OpenBLAS runs while the device is idle and may use
+ * all of its cores; the unmaps are queued before anything that comes after. A buffer appearing
+ * twice (A and C the same cl_mem, say) is mapped once over the union of its blocks. */
+static dc_status gemm_host(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k, float alpha,
+                           cl_mem a, size_t a_off, int lda, cl_mem b, size_t b_off, int ldb,
+                           float beta, cl_mem c, size_t c_off, int ldc)
+{
+    static int threads_set = 0;
+    const dc_device_info *info = dc_ctx_info(ctx);
+    if (!threads_set) {
+        /* PoCL's threads wait while OpenBLAS runs: give OpenBLAS the device's cores, unless the
+         * user chose a count */
+        threads_set = 1;
+        if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS") &&
+            (info->type & CL_DEVICE_TYPE_CPU) && info->compute_units > 0)
+            openblas_set_num_threads((int)info->compute_units);
+    }
+    const struct { cl_mem mem; size_t off, len; int write; } want[3] = {
+        {a, a_off, block_span(ta ? k : m, ta ? m : k, lda), 0},
+        {b, b_off, block_span(tb ? n : k, tb ? k : n, ldb), 0},
+        {c, c_off, block_span(m, n, ldc), 1},
+    };
+    /* the same check as CLBlast's, with the same status, so both routes fail alike */
+    static const char names[3] = {'A', 'B', 'C'};
+    for (int i = 0; i < 3; i++) {
+        size_t bytes = 0;
+        DC_CL_CHECK(clGetMemObjectInfo(want[i].mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+        if ((want[i].off + want[i].len) * sizeof(float) > bytes)
+            return DC_FAIL(DC_STATUS_BLAS, "gemm (host BLAS route): buffer %c holds %zu floats, the "
+                           "%c block needs %zu (CLBlastInsufficientMemory%c in CLBlast's terms)",
+                           names[i], bytes / sizeof(float), names[i], want[i].off + want[i].len,
+                           names[i]);
+    }
+    host_map maps[3];
+    int nm = 0, which[3];
+    for (int i = 0; i < 3; i++) {
+        int j = 0;
+        while (j < nm && maps[j].mem != want[i].mem) j++;
+        if (j == nm) {
+            maps[nm++] = (host_map){want[i].mem, want[i].off, want[i].off + want[i].len, want[i].write, NULL};
+        } else {
+            if (want[i].off < maps[j].lo) maps[j].lo = want[i].off;
+            if (want[i].off + want[i].len > maps[j].hi) maps[j].hi = want[i].off + want[i].len;
+            maps[j].write |= want[i].write;
+        }
+        which[i] = j;
+    }
+    cl_command_queue q = dc_ctx_queue(ctx);
+    for (int j = 0; j < nm; j++) {
+        cl_int err;
+        const cl_map_flags flags = maps[j].write ? CL_MAP_READ | CL_MAP_WRITE : CL_MAP_READ;
+        maps[j].ptr = clEnqueueMapBuffer(q, maps[j].mem, CL_TRUE, flags, maps[j].lo * sizeof(float),
+                                         (maps[j].hi - maps[j].lo) * sizeof(float), 0, NULL, NULL, &err);
+        if (err != CL_SUCCESS) {
+            maps[j].ptr = NULL;
+            return unmap_all(q, maps, nm, dc_cl_fail(err, "clEnqueueMapBuffer", __FILE__, __LINE__));
+        }
+    }
+    const float *pa = maps[which[0]].ptr + (a_off - maps[which[0]].lo);
+    const float *pb = maps[which[1]].ptr + (b_off - maps[which[1]].lo);
+    float *pc = maps[which[2]].ptr + (c_off - maps[which[2]].lo);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    return unmap_all(q, maps, nm, DC_STATUS_OK);
+}
+
 dc_status dc_gemm_mem(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k, float alpha,
                       cl_mem a, size_t a_off, int lda, cl_mem b, size_t b_off, int ldb, float beta,
                       cl_mem c, size_t c_off, int ldc)
@@ -71,6 +159,10 @@ dc_status dc_gemm_mem(dc_ctx *ctx, dc_trans ta, dc_trans tb, int m, int n, int k
         return DC_FAIL(DC_STATUS_INVALID_ARG,
                        "gemm: leading dimensions lda=%d ldb=%d ldc=%d are smaller than the rows they "
                        "hold (%d, %d, %d values)", lda, ldb, ldc, a_cols, b_cols, n);
+    dc_gemm_route route;
+    DC_TRY(dc_gemm_route_get(ctx, &route));
+    if (route == DC_GEMM_HOST)
+        return gemm_host(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
     /* Issued as the column-major product C^T = op(B)^T op(A)^T: the same memory, but CLBlast's
      * kernel wants C column-major, so this form never transposes C through a temporary buffer (the
      * row-major form always does). */
@@ -108,6 +200,9 @@ dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, int in_place, dc_ge
     *use = 0;
     *pad = (dc_gemm_pad){m, n, k, k};
     if (m <= 0 || n <= 0 || k <= 0 || (mode && strcmp(mode, "off") == 0)) return DC_STATUS_OK;
+    dc_gemm_route route;
+    DC_TRY(dc_gemm_route_get(ctx, &route));
+    if (route == DC_GEMM_HOST && !forced) return DC_STATUS_OK; /* the host BLAS needs no padding */
     dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
     if (t.mwg <= 0) {
         if (!forced) return DC_STATUS_OK;
@@ -140,6 +235,11 @@ dc_status dc_gemm_pad_plan(dc_ctx *ctx, int m, int n, int k, int in_place, dc_ge
 static dc_status gemm_block(dc_ctx *ctx, const dc_gemm_pad *pad, int kc, cl_mem s, cl_mem a,
                             float beta, cl_mem c)
 {
+    dc_gemm_route route;
+    DC_TRY(dc_gemm_route_get(ctx, &route));
+    if (route == DC_GEMM_HOST)
+        return gemm_host(ctx, DC_TRANS_YES, DC_TRANS_NO, pad->m, pad->n, kc, 1.0f, s, 0, pad->m, a, 0,
+                         pad->n, beta, c, 0, pad->n);
     cl_command_queue q = dc_ctx_queue(ctx);
     DC_BLAS_CHECK(CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeNo, CLBlastTransposeYes,
                                (size_t)pad->n, (size_t)pad->m, (size_t)kc, 1.0f, a, 0, (size_t)pad->n,

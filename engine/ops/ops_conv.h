@@ -20,6 +20,7 @@
 
 #include <clblast_c.h>
 
+#include "cl/tune.h"
 #include "tensor.h"
 
 /* ------------------------------------------------------------------ CLBlast and GEMM */
@@ -28,8 +29,7 @@
  * DC_STATUS_OUT_OF_MEMORY, everything else into DC_STATUS_BLAS, with a message naming the call, the
  * code's name, file and line. */
 dc_status dc_blas_check(CLBlastStatusCode code, const char *call, const char *file, int line);
-/* Constant name of a CLBlast status, e.g. "CLBlastInvalidLeadDimA". */
-const char *dc_blas_status_name(CLBlastStatusCode code);
+/* dc_blas_status_name (the constant name of a CLBlast status) is in cl/tune.h. */
 #define DC_BLAS_CHECK(call)                                                                \
     do {                                                                                   \
         CLBlastStatusCode dc_blas_code_ = (call);                                          \
@@ -38,6 +38,18 @@ const char *dc_blas_status_name(CLBlastStatusCode code);
     } while (0)
 
 typedef enum dc_trans { DC_TRANS_NO = 0, DC_TRANS_YES = 1 } dc_trans;
+
+/* Where the GEMMs run. DC_GEMM_CLBLAST: CLBlast's kernels on the device. DC_GEMM_HOST: the host's
+ * OpenBLAS (cblas_sgemm) on mapped buffers, after the queue has drained; on a CPU device (PoCL)
+ * the buffers are host memory, so the map is free and the route reaches 98-100 % of OpenBLAS
+ * called directly, against 20-27 % for tuned CLBlast at the network's shapes on the development
+ * machine (bench/README.md). DEEPCEE_GEMM=auto (the default: host on devices of
+ * type CPU, CLBlast elsewhere, GPUs with host-unified memory included), host or clblast; another
+ * value is an error naming the variable. On the host route OpenBLAS gets the device's compute
+ * units as threads unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. A route chosen for the
+ * context (dc_ctx_set_gemm_route) takes precedence over the variable. */
+typedef enum dc_gemm_route { DC_GEMM_CLBLAST = 0, DC_GEMM_HOST = 1 } dc_gemm_route;
+dc_status dc_gemm_route_get(const dc_ctx *ctx, dc_gemm_route *out);
 
 /* C = alpha op(A) op(B) + beta C, row-major (as BLAS with CblasRowMajor), on the context's queue.
  * op(A) is m x k: A is stored m x k with lda >= k, or (ta = DC_TRANS_YES) k x m with lda >= m;
@@ -74,7 +86,7 @@ typedef struct dc_gemm_pad {
     int kb;        /* inner block: dc_gemm_padded sums k in blocks of kb (= k: one block) */
 } dc_gemm_pad;
 /* Whether C[m, n] = A[m, k] B[k, n] should run padded (*use = 1, sizes in *pad) or through
- * dc_gemm_mem (*use = 0: the tiles are unknown, or the product is small enough for CLBlast's
+ * dc_gemm_mem (*use = 0: the host route (dc_gemm_route_get), the tiles are unknown, or the product is small enough for CLBlast's
  * direct kernel, which needs no padding). in_place: the plain call could use the large operand
  * where it lies (a 1x1 convolution's input or output gradient), so padding costs an extra copy;
  * that paid on the development machine only for n >= 32768 columns (bench/README.md), so smaller

@@ -2,7 +2,8 @@
  * dimensions, alpha, beta, odd sizes, products small enough for CLBlast's direct kernel and large
  * enough for its padded indirect one), the tile-padded GEMM (dc_gemm_pad_plan, dc_gemm_pad_copy,
  * dc_gemm_pad_zero, dc_gemm_padded) with NaN in the buffers before the padding is written,
- * CLBlast status mapping, and shape errors.
+ * CLBlast status mapping, and shape errors. ctest runs it twice, under DEEPCEE_GEMM=host (OpenBLAS on
+ * mapped buffers) and DEEPCEE_GEMM=clblast; test_route checks what auto picks.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |alpha a b| + |beta c| terms + 1e-6, a few times the
  * float32 rounding of a k-term sum. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
@@ -209,6 +210,13 @@ static void test_padded(void)
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 512, 512, 0, &pad, &use));
     CHECK(use == 0 && pad.m == 512, "DEEPCEE_GEMM_PAD=off never pads");
     setenv("DEEPCEE_GEMM_PAD", "auto", 1);
+    /* the host route never pads under auto (OpenBLAS needs no padding) */
+    dc_ctx_set_gemm_route(ctx, DC_GEMM_HOST);
+    CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
+    CHECK(use == 0, "auto does not pad on the host route");
+    /* the planning rules below are CLBlast's route */
+    const int keep_route = dc_ctx_gemm_route(ctx);
+    dc_ctx_set_gemm_route(ctx, DC_GEMM_CLBLAST);
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
     const dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
     if (t.mwg > 0) {
@@ -229,6 +237,7 @@ static void test_padded(void)
     CHECK_FAILS(dc_gemm_pad_plan(ctx, 8, 8, 8, 0, &pad, &use), DC_STATUS_INVALID_ARG,
                 "DEEPCEE_GEMM_PAD is 'sometimes'");
     unsetenv("DEEPCEE_GEMM_PAD");
+    dc_ctx_set_gemm_route(ctx, keep_route);
 }
 
 static dc_status blas_fail(CLBlastStatusCode code) { DC_BLAS_CHECK(code); return DC_STATUS_OK; }
@@ -244,6 +253,67 @@ static void test_status_mapping(void)
     CHECK_FAILS(dc_blas_check((CLBlastStatusCode)-77777, "CLBlastSgemm(a, b)", "x.c", 12), DC_STATUS_BLAS,
                 "CLBlast call CLBlastSgemm failed with CLBlastUnknownStatus (-77777)");
     CHECK(strcmp(dc_blas_status_name(CLBlastInvalidDimension), "CLBlastInvalidDimension") == 0, "name");
+}
+
+/* DEEPCEE_GEMM: auto picks the host BLAS exactly on CPU devices; a bad value names the variable. */
+static void test_route(void)
+{
+    const char *saved = getenv("DEEPCEE_GEMM");
+    char keep[32] = "";
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    dc_gemm_route r;
+    const dc_gemm_route cpu = (dc_ctx_info(ctx)->type & CL_DEVICE_TYPE_CPU) ? DC_GEMM_HOST : DC_GEMM_CLBLAST;
+    unsetenv("DEEPCEE_GEMM");
+    CHECK_OK(dc_gemm_route_get(ctx, &r));
+    CHECK(r == cpu, "unset DEEPCEE_GEMM: route %d, expected %d", (int)r, (int)cpu);
+    setenv("DEEPCEE_GEMM", "auto", 1);
+    CHECK_OK(dc_gemm_route_get(ctx, &r));
+    CHECK(r == cpu, "DEEPCEE_GEMM=auto: route %d, expected %d", (int)r, (int)cpu);
+    setenv("DEEPCEE_GEMM", "host", 1);
+    CHECK_OK(dc_gemm_route_get(ctx, &r));
+    CHECK(r == DC_GEMM_HOST, "DEEPCEE_GEMM=host");
+    setenv("DEEPCEE_GEMM", "clblast", 1);
+    CHECK_OK(dc_gemm_route_get(ctx, &r));
+    CHECK(r == DC_GEMM_CLBLAST, "DEEPCEE_GEMM=clblast");
+    setenv("DEEPCEE_GEMM", "gpu", 1);
+    CHECK_FAILS(dc_gemm_route_get(ctx, &r), DC_STATUS_INVALID_ARG, "DEEPCEE_GEMM is 'gpu'");
+    if (saved) setenv("DEEPCEE_GEMM", keep, 1);
+    else unsetenv("DEEPCEE_GEMM");
+}
+
+/* A, B and C as blocks of one buffer (the host route maps it once over the union of the blocks),
+ * against the same double-precision reference; values between the blocks stay untouched. */
+static void test_one_buffer(void)
+{
+    const int m = 19, n = 23, k = 37;
+    const size_t a_off = 5, b_off = a_off + (size_t)m * k + 3, c_off = b_off + (size_t)k * n + 7;
+    const size_t total = c_off + (size_t)m * n + 4;
+    float *h = random_host(total), *got = malloc(total * sizeof *got);
+    dc_tensor *t = tensor_from(h, total);
+    CHECK_OK(dc_gemm(ctx, DC_TRANS_NO, DC_TRANS_YES, m, n, k, 0.75f, t, a_off, k, t, b_off, k, 0.5f, t,
+                     c_off, n));
+    CHECK_OK(dc_tensor_download(t, got, total));
+    int bad = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0, sa = 0;
+            for (int l = 0; l < k; l++) {
+                const double p = (double)h[a_off + (size_t)i * k + l] * h[b_off + (size_t)j * k + l];
+                s += p;
+                sa += fabs(p);
+            }
+            const double cv = h[c_off + (size_t)i * n + j], ref = 0.75 * s + 0.5 * cv;
+            if (fabs(got[c_off + (size_t)i * n + j] - ref) > 1e-5 * (0.75 * sa + fabs(0.5 * cv)) + 1e-6)
+                bad++;
+        }
+    for (size_t i = 0; i < c_off; i++)
+        if (got[i] != h[i]) bad++;
+    for (size_t i = c_off + (size_t)m * n; i < total; i++)
+        if (got[i] != h[i]) bad++;
+    CHECK(bad == 0, "gemm with A, B, C in one buffer: %d values wrong", bad);
+    dc_tensor_free(t);
+    free(h);
+    free(got);
 }
 
 int main(void)
@@ -265,6 +335,8 @@ int main(void)
                   (float)dc_rng_below(&rng, 2));
     }
     test_matmul();
+    test_one_buffer();
+    test_route();
     test_padded();
     test_status_mapping();
     dc_ctx_free(ctx);

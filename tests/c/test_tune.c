@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cl/tune.h"
+#include "ops/ops_tune.h"
 #include "dc_test.h"
 #include "ops/ops_conv.h"
 
