@@ -171,8 +171,12 @@ dc_status dc_catalog_select_rows(const dc_catalog *c, const uint8_t *keep, dc_ca
  * become doubles (vector columns: the first element; TNULL/NaN become NaN), character columns
  * strings; units from TUNITn. */
 dc_status dc_catalog_read_fits(const char *path, const char *extname, dc_catalog **out);
-/* CSV with a header line; lines starting with '#' are skipped; fields may be "quoted". A column
- * whose every non-blank field is a number is numeric (blanks NaN), otherwise a string column. */
+/* Delimited text with a header line: CSV, and VizieR ASCII exports (tab-, semicolon- or
+ * bar-separated: the header's most frequent delimiter). Lines starting with '#' are skipped;
+ * fields may be "quoted"; a unit line followed by a dash line after the header (VizieR) gives the
+ * columns' units, and columns in "h:m:s" / "d:m:s" become degrees. A column whose every non-blank
+ * field is a number is numeric (blanks NaN), otherwise a string column. dc_catalog_read takes
+ * .csv, .tsv and .txt files this way. */
 dc_status dc_catalog_read_csv(const char *path, dc_catalog **out);
 /* DS9 region file of circles (fk5): columns ra, dec, radius (arcsec) and text (string). */
 dc_status dc_catalog_read_ds9(const char *path, dc_catalog **out);

@@ -321,8 +321,9 @@ static dc_status slurp(const char *path, char **text)
     return DC_STATUS_OK;
 }
 
-/* Split one CSV line in place into fields (quotes removed, "" -> "); returns the field count. */
-static int csv_split(char *line, char **fields, int max)
+/* Split one line in place into fields separated by delim (quotes removed, "" -> "); returns the
+ * field count. */
+static int csv_split(char *line, char delim, char **fields, int max)
 {
     int n = 0;
     char *p = line;
@@ -335,18 +336,66 @@ static int csv_split(char *line, char **fields, int max)
                 *w++ = *p++;
             }
             if (*p == '"') p++;
-            while (*p && *p != ',') p++;
+            while (*p && *p != delim) p++;
         } else {
-            while (*p && *p != ',') p++;
+            while (*p && *p != delim) p++;
             w = p;
         }
         char sep = *p;
         *w = 0;
         if (n < max) fields[n] = start;
         n++;
-        if (sep != ',') return n;
+        if (sep != delim) return n;
         p++;
     }
+}
+
+/* The delimiter of a header line: the most frequent of comma, tab, semicolon and bar outside
+ * quotes (VizieR exports tab- or semicolon-separated text; a one-column file is comma). */
+static char guess_delim(const char *line)
+{
+    const char cand[] = {',', '\t', ';', '|'};
+    int count[4] = {0}, quoted = 0;
+    for (const char *q = line; *q; q++) {
+        if (*q == '"') quoted = !quoted;
+        for (int k = 0; k < 4 && !quoted; k++) count[k] += *q == cand[k];
+    }
+    int best = 0;
+    for (int k = 1; k < 4; k++)
+        if (count[k] > count[best]) best = k;
+    return count[best] ? cand[best] : ',';
+}
+
+/* A VizieR separator line: only dashes, blanks and delimiters, at least one dash. */
+static int dash_line(const char *line, char delim)
+{
+    int dashes = 0;
+    for (const char *q = line; *q; q++) {
+        if (*q == '-') dashes++;
+        else if (*q != ' ' && *q != delim) return 0;
+    }
+    return dashes > 0;
+}
+
+/* Sexagesimal "h m s" / "h:m:s" (or d m s) to a number of hours (degrees): 0 if not one. */
+static int parse_sexagesimal(const char *s, double *v)
+{
+    while (isspace((unsigned char)*s)) s++;
+    double sign = 1;
+    if (*s == '-' || *s == '+') sign = *s++ == '-' ? -1 : 1;
+    double part[3] = {0, 0, 0};
+    int n = 0;
+    while (n < 3 && *s) {
+        char *end;
+        part[n] = strtod(s, &end);
+        if (end == s || part[n] < 0) return 0;
+        n++;
+        s = end;
+        while (*s == ':' || *s == ' ') s++;
+    }
+    if (n < 2 || *s) return 0;
+    *v = sign * (part[0] + part[1] / 60 + part[2] / 3600);
+    return 1;
 }
 
 /* The next line (CR/LF stripped) or NULL at the end; advances *p. */
@@ -367,39 +416,74 @@ dc_status dc_catalog_read_csv(const char *path, dc_catalog **out)
     DC_TRY(slurp(path, &text));
     long nlines = 1, rows = 0, lineno = 0, hdr_line = 0;
     for (const char *q = text; *q; q++) nlines += *q == '\n';
-    char **cells = NULL, *names[1024];
-    int ncols = 0;
+    char **cells = NULL, *names[1024], *units[1024] = {0};
+    int ncols = 0, after_hdr = 0, dashes_seen = 0;
+    char delim = ',';
     dc_status s = DC_STATUS_OK;
     p = text;
+    /* VizieR ASCII exports: '#' comments, then the header, a unit line and a dash line */
+    int unit_row = 0; /* row 0 of cells holds the line after the header, maybe the units */
     while (!s && (line = next_line(&p))) {
         lineno++;
         if (line[0] == '#' || !line[strspn(line, " \t")]) continue;
         if (!hdr) {
             hdr = line;
             hdr_line = lineno;
-            ncols = csv_split(line, names, 1024);
+            delim = guess_delim(line);
+            ncols = csv_split(line, delim, names, 1024);
             if (ncols > 1024) s = DC_FAIL(DC_STATUS_FORMAT, "%s: more than 1024 columns", path);
             cells = malloc((size_t)nlines * ncols * sizeof *cells);
             if (!s && !cells) s = DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
             continue;
         }
-        int n = csv_split(line, cells + (size_t)rows * ncols, ncols);
-        if (n != ncols) s = DC_FAIL(DC_STATUS_FORMAT, "%s: line %ld (row %ld) has %d fields, the header (line %ld) has %d", path, lineno, rows + 1, n, hdr_line, ncols);
+        after_hdr++;
+        if (!dashes_seen && after_hdr <= 2 && dash_line(line, delim)) {
+            dashes_seen = 1;
+            if (unit_row && rows == 1) /* the line between the header and the dashes: units */
+                for (int k = 0; k < ncols; k++) units[k] = cells[k];
+            rows = 0;
+            continue;
+        }
+        int n = csv_split(line, delim, cells + (size_t)rows * ncols, ncols);
+        if (n != ncols) {
+            if (!dashes_seen && after_hdr == 1) continue; /* a unit line of another width: the dashes will say */
+            s = DC_FAIL(DC_STATUS_FORMAT, "%s: line %ld (row %ld) has %d fields, the header (line %ld) has %d", path, lineno, rows + 1, n, hdr_line, ncols);
+        }
+        if (after_hdr == 1) unit_row = 1;
         rows++;
     }
-    if (!s && !hdr) s = DC_FAIL(DC_STATUS_FORMAT, "%s: empty CSV file (no header line)", path);
+    if (!s && !hdr) s = DC_FAIL(DC_STATUS_FORMAT, "%s: empty catalogue file (no header line)", path);
     dc_catalog *c = NULL;
     if (!s) s = dc_catalog_new(&c, rows);
     if (!s) snprintf(c->source, sizeof c->source, "%s", path);
     for (int k = 0; !s && k < ncols; k++) {
-        char name[72];
+        char name[72], unit[32] = "";
         snprintf(name, sizeof name, "%s", names[k] + strspn(names[k], " "));
         for (size_t j = strlen(name); j > 0 && name[j - 1] == ' '; j--) name[j - 1] = 0;
+        if (units[k]) {
+            snprintf(unit, sizeof unit, "%s", units[k] + strspn(units[k], " \""));
+            for (size_t j = strlen(unit); j > 0 && (unit[j - 1] == ' ' || unit[j - 1] == '"'); j--) unit[j - 1] = 0;
+        }
+        int hms = strcmp(unit, "h:m:s") == 0, dms = strcmp(unit, "d:m:s") == 0;
         double *dst, v;
         long r = 0;
+        if (hms || dms) { /* VizieR sexagesimal positions become degrees */
+            while (r < rows && parse_sexagesimal(cells[(size_t)r * ncols + k], &v)) r++;
+            if (r != rows) {
+                s = DC_FAIL(DC_STATUS_FORMAT, "%s: column '%s' (unit %s) row %ld: '%s' is not sexagesimal", path, name,
+                            unit, r + 1, cells[(size_t)r * ncols + k]);
+                break;
+            }
+            s = dc_catalog_add_double(c, name, "deg", NULL, &dst);
+            for (r = 0; !s && r < rows; r++) {
+                parse_sexagesimal(cells[(size_t)r * ncols + k], &dst[r]);
+                if (hms) dst[r] *= 15;
+            }
+            continue;
+        }
         while (r < rows && parse_number(cells[(size_t)r * ncols + k], &v)) r++;
         if (r == rows) { /* every field is a number or blank */
-            s = dc_catalog_add_double(c, name, NULL, NULL, &dst);
+            s = dc_catalog_add_double(c, name, unit[0] ? unit : NULL, NULL, &dst);
             for (r = 0; !s && r < rows; r++) parse_number(cells[(size_t)r * ncols + k], &dst[r]);
         } else {
             s = dc_catalog_add_string(c, name, NULL);
@@ -562,7 +646,8 @@ dc_status dc_catalog_read_ds9(const char *path, dc_catalog **out)
 
 dc_status dc_catalog_read(const char *path, dc_catalog **out)
 {
-    if (dc_astro_ends_with(path, ".csv")) return dc_catalog_read_csv(path, out);
+    if (dc_astro_ends_with(path, ".csv") || dc_astro_ends_with(path, ".tsv") || dc_astro_ends_with(path, ".txt"))
+        return dc_catalog_read_csv(path, out);
     if (dc_astro_ends_with(path, ".reg")) return dc_catalog_read_ds9(path, out);
     return dc_catalog_read_fits(path, NULL, out);
 }

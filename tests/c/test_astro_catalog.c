@@ -273,6 +273,55 @@ static void bad_inputs(void)
     dc_catalog_free(s);
 }
 
+/* VizieR ASCII exports (J/ApJS/199/34 as the portal writes them): '#' comments, a header, a unit
+ * line and a dash line, tab- or semicolon-separated, positions in degrees or sexagesimal. */
+static void vizier(void)
+{
+    const char *tsv = "#\n#   VizieR Astronomical Server vizier.cds.unistra.fr\n#RESOURCE=yCat_21990034\n"
+                      "#Column\tRAJ2000\t(F8.5)\tRight ascension\n\n"
+                      "WHL\tRAJ2000\tDEJ2000\tzph\tN200\n"
+                      "\tdeg\tdeg\t\t\n"
+                      "----------------\t--------\t--------\t------\t---\n"
+                      "J000004.0+082249\t  0.01670\t+08.38028\t0.1508\t 25\n"
+                      "J235959.9-005001\t359.99958\t-00.83361\t0.1781\t 31\n";
+    const char *semi = "#semicolon export, sexagesimal\nWHL;RAJ2000;DEJ2000;zph;N200\n;\"h:m:s\";\"d:m:s\";;\n"
+                       "---;---;---;---;---\nJ000004.0+082249;00 00 04.01;+08 22 49.0;0.1508;25\n"
+                       "J235959.9-005001;23:59:59.90;-00:50:01.0;0.1781;31\n";
+    const struct { const char *name, *text; } files[] = {{"whl.tsv", tsv}, {"whl-semi.txt", semi}};
+    for (int f = 0; f < 2; f++) {
+        dc_catalog *raw = NULL, *c = NULL;
+        dc_catalog_format fmt = DC_CATALOG_FORMAT_AUTO;
+        write_text(files[f].name, files[f].text);
+        CHECK_OK(dc_catalog_read(tmp(files[f].name), &raw));
+        if (!raw) continue;
+        CHECK(raw->nrows == 2, "%s: %ld rows (the unit and dash lines are not rows)", files[f].name, raw->nrows);
+        int col = dc_catalog_find(raw, "RAJ2000");
+        CHECK(col >= 0 && !strcmp(raw->cols[col].unit, "deg"), "%s: RAJ2000 unit '%s'", files[f].name,
+              col >= 0 ? raw->cols[col].unit : "?");
+        CHECK_OK(dc_catalog_map(raw, DC_CATALOG_FORMAT_AUTO, &c, &fmt));
+        CHECK(fmt == DC_CATALOG_FORMAT_WHL12, "%s: format %d", files[f].name, (int)fmt);
+        if (c) {
+            const double *ra, *dec, *n200;
+            CHECK_OK(dc_catalog_get_double(c, "ra", &ra));
+            CHECK_OK(dc_catalog_get_double(c, "dec", &dec));
+            CHECK_OK(dc_catalog_get_double(c, "n200", &n200));
+            /* 00 00 04.01 = 4.01 s x 15"/s = 0.0167083 deg; 23:59:59.90 = 359.999583; -00:50:01 = -0.833611 */
+            double tol = f ? 1e-6 : 0;
+            CHECK(fabs(ra[0] - (f ? 4.01 * 15 / 3600 : 0.01670)) <= tol && fabs(ra[1] - (f ? 360 - 0.1 * 15 / 3600 : 359.99958)) <= tol,
+                  "%s: RA %.7f %.7f", files[f].name, ra[0], ra[1]);
+            CHECK(fabs(dec[0] - (f ? 8 + 22 / 60.0 + 49 / 3600.0 : 8.38028)) <= tol &&
+                      fabs(dec[1] - (f ? -(50 / 60.0 + 1 / 3600.0) : -0.83361)) <= tol,
+                  "%s: Dec %.7f %.7f", files[f].name, dec[0], dec[1]);
+            CHECK(n200[0] == 25 && n200[1] == 31, "%s: N200", files[f].name);
+        }
+        dc_catalog_free(c);
+        dc_catalog_free(raw);
+    }
+    dc_catalog *raw = NULL;
+    write_text("badsex.tsv", "RAJ2000\tDEJ2000\n\"h:m:s\"\t\"d:m:s\"\n---\t---\n10 00 xx\t+01 00 00\n");
+    CHECK_FAILS(dc_catalog_read(tmp("badsex.tsv"), &raw), DC_STATUS_FORMAT, "column 'RAJ2000' (unit h:m:s) row 1: '10 00 xx'");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/dc-astro-cat-XXXXXX");
@@ -281,6 +330,7 @@ int main(void)
     whl12();
     redmapper();
     bad_inputs();
+    vizier();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
