@@ -6,7 +6,7 @@
 --   datasets.build(util.config(datasets.defaults, datasets.presets.demo))           -- a preset
 -- (scripts/dataset.lua is the command line: preset=paper|demo plus key=value.)
 --
--- Steps (Chan & Stott 2019, section 2.2; facts.md 5):
+-- Steps (Chan & Stott 2019, section 2.2; docs/facts.md 5):
 --  1. a catalogue: source="sim" generates a survey from `seed` (deepcee.sim_survey over the region
 --     ra_min..dec_max) and reads its WHL12-style catalogue; source="files" reads `catalog`
 --     (FITS or CSV; WHL12, redMaPPer or canonical columns, mapped by the astro layer);
@@ -55,7 +55,7 @@ local triplets = require("triplets")
 
 local M = {}
 
-local SDSS_PIXEL = 0.396 -- arcsec per pixel (facts.md 4), the simulator's scale
+local SDSS_PIXEL = 0.396 -- arcsec per pixel (docs/facts.md 4), the simulator's scale
 local survey_defaults = dc.sim_defaults().survey
 
 M.defaults = {
@@ -70,7 +70,7 @@ M.defaults = {
   catalog = "",               -- catalogue file (FITS or CSV)
   catalog_format = "auto",    -- auto, whl12, redmapper, canonical
   images = "",                -- folder of g, r, i triplets, or a CSV listing them (see above)
-  -- the paper's cuts (facts.md 5)
+  -- the paper's cuts (docs/facts.md 5)
   cut_z_min = 0.1, cut_z_max = 0.2, -- cut_z_min < z < cut_z_max
   cut_n200_min = 20,          -- N200 >= this (where the catalogue has N200)
   cut_richness_min = 0,       -- richness (RL* or LAMBDA) >= this
@@ -82,10 +82,10 @@ M.defaults = {
   max_offset = 270,           -- arcsec
   image_px = 1000,
   box_kpc = 250,              -- half-size of the ground-truth box, proper kpc at the cluster's z
-  h0 = 71, om = 0.27,         -- cosmology of box_kpc (paper; facts.md 3)
+  h0 = 71, om = 0.27,         -- cosmology of box_kpc (paper; docs/facts.md 3)
   -- square-root stretch y = sqrt(clip((x - lo) / (hi - lo), 0, 1)) per band, nanomaggies per
   -- source pixel. lo = 0 is the sky level of sky-subtracted frames; hi = 1 nMgy (20.5
-  -- mag/arcsec^2 at 0.396") puts a 2-sigma noise pixel (0.04-0.09 nMgy, facts.md 4) at 20-30 %
+  -- mag/arcsec^2 at 0.396") puts a 2-sigma noise pixel (0.04-0.09 nMgy, docs/facts.md 4) at 20-30 %
   -- grey before resampling, shows galaxies to r ~ 22 and saturates only the cores of bright
   -- galaxies; equal limits keep the colours physical: red-sequence galaxies come out
   -- yellow-orange, as in SDSS pictures.

@@ -357,7 +357,7 @@ function M.duration(s)
 end
 
 -- A PNG image as the detector's input tensor [1, 3, H, W], pixels mapped to [-1, 1] by
--- (2/255) x - 1 (facts.md section 1). aug (training augmentation, lua/train.lua) is nil, true (a
+-- (2/255) x - 1 (docs/facts.md section 1). aug (training augmentation, lua/train.lua) is nil, true (a
 -- left-right flip) or {photometric = rgb:photometric options, dihedral = 0..7}: the photometric
 -- change first, then the grid symmetry (engine/astro/astro.h).
 function M.load_image(path, aug)

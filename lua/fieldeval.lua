@@ -44,7 +44,7 @@ local detect = require("detect")
 
 local M = {}
 
-local SDSS_PIXEL = 0.396 -- arcsec per pixel, the simulator's scale (facts.md 4)
+local SDSS_PIXEL = 0.396 -- arcsec per pixel, the simulator's scale (docs/facts.md 4)
 
 -- The held-out survey region (degrees).
 M.region_defaults = {ra_min = 260, ra_max = 300, dec_min = 0, dec_max = 30}

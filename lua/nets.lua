@@ -3,7 +3,7 @@
 --
 -- `paper`: Inception-v2 (TF-slim inception_v2_base, as faster_rcnn_inception_v2 uses it) up to
 -- Mixed_4e for the feature network (stride 16, 576 channels) and Mixed_5a-5c + spatial mean for the
--- detection network (1024 channels); facts.md section 1. Batch norm is frozen in the paper, so it
+-- detection network (1024 channels); docs/facts.md section 1. Batch norm is frozen in the paper, so it
 -- is folded into each convolution's bias here. One deviation: TF-slim builds Conv2d_1a_7x7 as a
 -- separable convolution (depthwise 7x7 x8, then 1x1 to 64); it is a full 7x7 convolution here.
 -- `demo`: a small Inception-style network of the same shape (stride 16), sized to train on a
@@ -98,7 +98,7 @@ end
 M.configs = {
   paper = {
     image_size = 1000,
-    published_params = 13.3e6, -- facts.md section 1
+    published_params = 13.3e6, -- docs/facts.md section 1
     model = function() return {fn = M.inception_v2_fn(), dn = M.inception_v2_dn()} end,
   },
   demo = {

@@ -1,4 +1,4 @@
--- The training loop (paper section 3; settings facts.md section 1). Lua holds the loop; one C call
+-- The training loop (paper section 3; settings docs/facts.md section 1). Lua holds the loop; one C call
 -- runs a whole step. A run folder holds config.lua (the effective configuration), losses.csv (the
 -- paper's Table A1 form), checkpoint.dcw (atomic, every checkpoint_every steps and at the end;
 -- weights, momenta and sampler state) and weights.dcw (the final weights). A run that finds a
@@ -32,7 +32,7 @@ M.defaults = {
   flux_jitter = 0.1,         -- sigma of ln(flux scale), per band: ~ +-10 % zero point and colour
   extra_depth = 0.5,         -- mag: added noise makes the data up to this much shallower, the
                              -- depth loss drawn uniform in [0, extra_depth] per step
-  sky_sigma_g = 0.018,       -- blank-sky noise, nMgy per source pixel (SDSS, facts.md 4); the noise
+  sky_sigma_g = 0.018,       -- blank-sky noise, nMgy per source pixel (SDSS, docs/facts.md 4); the noise
   sky_sigma_r = 0.028,       -- added is sky_sigma sqrt(10^(0.8 d) - 1) for a depth loss d, divided
   sky_sigma_i = 0.045,       -- by cutout_px / image_px for the area-averaged output pixels
   checkpoint_every = 200,

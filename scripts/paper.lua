@@ -1,4 +1,4 @@
--- deepcee paper: the paper's experiment in full form (Chan & Stott 2019; facts.md sections 1-2):
+-- deepcee paper: the paper's experiment in full form (Chan & Stott 2019; docs/facts.md sections 1-2):
 -- the WHL12 selection (0.1 < z < 0.2, N200 >= 20, Dec > 0) on the simulated survey, 497 clusters x 4
 -- offset cut-outs of 2000 px written at 1000 px, 90/10 split by cluster, the Inception-v2 `paper`
 -- network at 1000x1000, SGD momentum 0.9 at lr 0.0002 with clipping at 10 for 7,458 steps, then

@@ -7,7 +7,7 @@
 
 void dc_anchor_params_paper(dc_anchor_params *p)
 {
-    /* facts.md section 1: every 16 px, base 256, scales 0.25-2, ratios 0.5-2 (12 per position);
+    /* docs/facts.md section 1: every 16 px, base 256, scales 0.25-2, ratios 0.5-2 (12 per position);
      * the offset is TF's default (grid_anchor_generator anchor_offset [0, 0]). */
     *p = (dc_anchor_params){.n_scales = 4, .scales = {0.25f, 0.5f, 1.0f, 2.0f},
                             .n_ratios = 3, .ratios = {0.5f, 1.0f, 2.0f},

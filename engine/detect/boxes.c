@@ -95,7 +95,7 @@ dc_status dc_detect_check_host_boxes(const float *boxes, int n, const char *op, 
 
 void dc_box_coder_paper(dc_box_coder *c)
 {
-    *c = (dc_box_coder){{10.0f, 10.0f, 5.0f, 5.0f}}; /* facts.md section 1: box coding */
+    *c = (dc_box_coder){{10.0f, 10.0f, 5.0f, 5.0f}}; /* docs/facts.md section 1: box coding */
 }
 
 static dc_status coder_get(const dc_box_coder *coder, const char *op, dc_box_coder *out)

@@ -2,7 +2,7 @@
  * sampling, proposals with non-maximum suppression, crop_and_resize and post-processing.
  *
  * The settings follow the TensorFlow Object Detection API's faster_rcnn_inception_v2 that Deep-CEE
- * used (reference/facts.md section 1); the *_paper() functions fill them in.
+ * used (docs/facts.md section 1); the *_paper() functions fill them in.
  *
  * Conventions shared by every function here:
  * - A box is [ymin, xmin, ymax, xmax] (TF's order), in pixels of the network's input image unless

@@ -243,7 +243,7 @@ dc_status dc_nms_run(dc_ctx *ctx, const dc_tensor *boxes, const dc_tensor *score
 
 void dc_proposal_params_paper(dc_proposal_params *p)
 {
-    /* facts.md section 1 (NMS 0.7, keep 300); 6000 is TF's first_stage pre-NMS default. */
+    /* docs/facts.md section 1 (NMS 0.7, keep 300); 6000 is TF's first_stage pre-NMS default. */
     *p = (dc_proposal_params){.pre_nms_top_k = 6000, .nms_iou = 0.7f, .max_proposals = 300,
                               .min_size = 0.0f};
     dc_box_coder_paper(&p->coder);
@@ -321,7 +321,7 @@ dc_status dc_proposals_run(dc_ctx *ctx, const dc_proposal_params *p, const dc_te
 
 void dc_postprocess_params_paper(dc_postprocess_params *p)
 {
-    /* facts.md section 1: per-class NMS 0.6, at most 100 detections; TF's score threshold 0. */
+    /* docs/facts.md section 1: per-class NMS 0.6, at most 100 detections; TF's score threshold 0. */
     *p = (dc_postprocess_params){.score_threshold = 0.0f, .nms_iou = 0.6f, .max_per_class = 100,
                                  .max_total = 100};
     dc_box_coder_paper(&p->coder);

@@ -16,7 +16,7 @@
 
 void dc_target_params_rpn(dc_target_params *p)
 {
-    /* facts.md section 1, RPN targets: 0.7 / 0.3, 256 per image, at most half positive; the
+    /* docs/facts.md section 1, RPN targets: 0.7 / 0.3, 256 per image, at most half positive; the
      * best anchor of each ground truth is positive and border-crossing anchors are dropped. */
     *p = (dc_target_params){.pos_iou = 0.7f, .neg_iou = 0.3f, .force_best = 1, .drop_border = 1,
                             .batch = 256, .max_pos = 128};
@@ -25,7 +25,7 @@ void dc_target_params_rpn(dc_target_params *p)
 
 void dc_target_params_dn(dc_target_params *p)
 {
-    /* facts.md section 1, DN targets: IoU >= 0.5 positive (below it negative, TF's
+    /* docs/facts.md section 1, DN targets: IoU >= 0.5 positive (below it negative, TF's
      * negatives_lower_than_unmatched), 64 per image, at most 16 positive. */
     *p = (dc_target_params){.pos_iou = 0.5f, .neg_iou = 0.5f, .force_best = 0, .drop_border = 0,
                             .batch = 64, .max_pos = 16};

@@ -752,7 +752,7 @@ static int rgb_write_png(lua_State *L)
 }
 
 /* rgb:to_tensor([{scale=, offset=}]) -> tensor {1, 3, ny, nx} of value*scale + offset; the default
- * maps 0..255 to [-1, 1] as the paper's detector input (facts.md section 1). */
+ * maps 0..255 to [-1, 1] as the paper's detector input (docs/facts.md section 1). */
 static int rgb_to_tensor(lua_State *L)
 {
     static const char *const known[] = {"scale", "offset", NULL};

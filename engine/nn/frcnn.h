@@ -3,7 +3,7 @@
  * crop_and_resize of the FN map at the proposals followed by a 2x2 max-pool, the detection network
  * (DN, ending in a global average pool) and two fully connected heads (class logits, box deltas).
  * One call runs one whole training step (forward, targets, the four losses, backward, gradient
- * clipping and the SGD update) or one detection. Settings: reference/facts.md section 1. */
+ * clipping and the SGD update) or one detection. Settings: docs/facts.md section 1. */
 #ifndef DC_FRCNN_H
 #define DC_FRCNN_H
 
@@ -25,7 +25,7 @@ typedef struct dc_frcnn_config {
                                Detectron and torchvision do; TF's Faster R-CNN does not: 0) */
 } dc_frcnn_config;
 
-/* The paper's configuration (facts.md section 1). */
+/* The paper's configuration (docs/facts.md section 1). */
 void dc_frcnn_config_paper(dc_frcnn_config *c);
 
 typedef struct dc_frcnn dc_frcnn;

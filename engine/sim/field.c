@@ -92,7 +92,7 @@ void dc_sim_field_config_default(dc_sim_field_config *c)
     dc_sim_vary_default(&c->vary);
 }
 
-/* facts.md 4: gains (e-/DN) and dark variances (DN^2) by camcol 1-6, nanomaggies per DN */
+/* docs/facts.md 4: gains (e-/DN) and dark variances (DN^2) by camcol 1-6, nanomaggies per DN */
 static const double gain_tab[3][6] = {{3.32, 3.855, 3.845, 3.995, 4.05, 4.035},
                                       {4.71, 4.6, 4.72, 4.76, 4.725, 4.895},
                                       {5.165, 6.565, 4.86, 4.885, 4.64, 4.76}};
@@ -100,7 +100,7 @@ static const double dark_tab[3][6] = {{15.6, 1.44, 1.32, 1.96, 1.10, 1.82},
                                       {1.82, 1.00, 1.32, 1.32, 0.81, 0.90},
                                       {7.84, 6.25, 4.62, 7.56, 7.84, 5.06}};
 static const double nmgy_tab[3] = {0.0038, 0.0051, 0.0066};
-/* median sky, mag/arcsec^2 (facts.md 4): the fixed simulator's r median and g, i colours */
+/* median sky, mag/arcsec^2 (docs/facts.md 4): the fixed simulator's r median and g, i colours */
 static const double sim_sky_median[3] = {20.86 + 0.94, 20.86, 20.86 - 0.66};
 
 dc_status sim_field_check(const dc_sim_field_config *c)
@@ -187,7 +187,7 @@ dc_status sim_field_alloc(const dc_sim_field_config *cfg, uint64_t seed, dc_sim_
     f->om = cfg->model.om;
     f->saturation_dn = cfg->saturation_dn;
     /* conditions: seeing log-normal about 1.3" in r, scaled to g and i as lambda^-0.2;
-     * sky varying about facts.md's medians */
+     * sky varying about docs/facts.md's medians */
     dc_rng rng;
     sim_rng_for(&rng, seed, TAG_COND, 0);
     f->camcol = cfg->camcol ? cfg->camcol : 1 + (int)dc_rng_below(&rng, 6);

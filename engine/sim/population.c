@@ -1,6 +1,6 @@
 /* What the simulated sky holds: galaxy colours, sizes and shapes, cluster members (BCG,
  * Schechter luminosity function, projected NFW), field galaxies and stars with realistic number
- * counts, and the contaminants (bright nearby galaxies, bright stars). Numbers: facts.md 3-5. */
+ * counts, and the contaminants (bright nearby galaxies, bright stars). Numbers: docs/facts.md 3-5. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +110,7 @@ double sim_cosmo_rho_crit(const sim_cosmo *c, double z)
 
 /* ---- colours, K corrections, sizes ---------------------------------------------------------- */
 
-/* Observed g-r and r-i by type. Early types: facts.md 5 (no-evolution LRG template) at z = 0.10,
+/* Observed g-r and r-i by type. Early types: docs/facts.md 5 (no-evolution LRG template) at z = 0.10,
  * 0.15, 0.20, continued with the shape of an LRG track (the 4000 A break leaves g-r near z 0.4 and
  * enters r-i); spirals and irregulars redden more slowly. Approximate, for a realistic mix. */
 static const double col_z[] = {0.0, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.70, 1.00, 3.0};
@@ -140,7 +140,7 @@ double sim_kcorr_r(int type, double z)
     return slope[type] * fmin(z, 1.0);
 }
 
-/* Shen et al. 2003, r band, half-light radius in kpc. Early: log R = -0.24 M - 4.63 (facts.md 5);
+/* Shen et al. 2003, r band, half-light radius in kpc. Early: log R = -0.24 M - 4.63 (docs/facts.md 5);
  * late: log R = -0.4 a M + (b - a) log(1 + 10^(-0.4 (M - M0))) + g, a 0.21, b 0.53, g -1.31,
  * M0 -20.52 (3 kpc at -20.5). Scatter in ln R from Shen's dispersion relation. */
 static double shen_radius(int early, double abs_r, dc_rng *rng)
@@ -509,7 +509,7 @@ void sim_region_place(const sim_region *g, dc_rng *rng, dc_sim_object *o)
     o->dec = asin(s0 + (s1 - s0) * dc_rng_uniform(rng)) * 180 / M_PI;
 }
 
-/* Galaxy counts per deg^2 brighter than r (facts.md 5: ~2,000 to r = 21, ~5,600 to r = 22; the
+/* Galaxy counts per deg^2 brighter than r (docs/facts.md 5: ~2,000 to r = 21, ~5,600 to r = 22; the
  * slope flattens fainter). */
 static double galaxy_counts(double r)
 {
@@ -520,7 +520,7 @@ static double galaxy_counts_inverse(double n)
     return n <= 5600 ? 21 + log10(n / 2000) / 0.447 : 22 + log10(n / 5600) / 0.32;
 }
 
-/* Stars per deg^2 brighter than g at high latitude (facts.md 5: ~2,000 to g = 21), with a
+/* Stars per deg^2 brighter than g at high latitude (docs/facts.md 5: ~2,000 to g = 21), with a
  * shallower faint end and a steeper bright end. */
 static double star_counts(double g)
 {

@@ -417,7 +417,7 @@ double dc_sim_sky_dn(const dc_sim_band *b, double pixel_scale)
 
 double dc_sim_sky_sigma(const dc_sim_band *b, double pixel_scale)
 {
-    /* facts.md 4: sigma_dn = sqrt(dn/gain + darkvar) at the sky level */
+    /* docs/facts.md 4: sigma_dn = sqrt(dn/gain + darkvar) at the sky level */
     return b->nmgy_per_dn * sqrt(dc_sim_sky_dn(b, pixel_scale) / b->gain + b->darkvar);
 }
 

@@ -1,6 +1,6 @@
 /* deepcee sim: a synthetic SDSS-like sky in g, r, i with galaxy clusters.
  *
- * Numbers come from shared/reference/facts.md (sections 3-5). Images are in nanomaggies
+ * Numbers come from docs/facts.md (sections 3-5). Images are in nanomaggies
  * (m = 22.5 - 2.5 log10 f), sky-subtracted like SDSS frames, at 0.396"/px, with Poisson + read noise
  * per band, a Moffat PSF whose width varies from field to field, and saturation with bleed trails.
  * Galaxies are de Vaucouleurs bulges plus exponential discs; each profile and the PSF are mixtures
@@ -25,7 +25,7 @@
 
 /* ---- rendering core ------------------------------------------------------------------------ */
 
-/* Instrument and conditions of one band of one field (facts.md 4). */
+/* Instrument and conditions of one band of one field (docs/facts.md 4). */
 typedef struct dc_sim_band {
     double sky_mag;     /* sky brightness, AB mag per arcsec^2 */
     double gain;        /* electrons per DN */
@@ -98,7 +98,7 @@ double dc_sim_sky_sigma(const dc_sim_band *b, double pixel_scale);
 /* Turn a noiseless sky-subtracted image (nanomaggies) into an exposure: charge above
  * saturation_dn (sky included; <= 0 disables) bleeds along columns, then, when add_noise,
  * each pixel gets Gaussian noise of sigma_dn = sqrt(dn/gain + darkvar), dn = img/nmgy + sky
- * (facts.md 4); saturated pixels stay at full well. */
+ * (docs/facts.md 4); saturated pixels stay at full well. */
 dc_status dc_sim_expose(float *img, int w, int h, const dc_sim_band *b, double pixel_scale,
                         double saturation_dn, int add_noise, dc_rng *rng);
 
@@ -142,7 +142,7 @@ typedef struct dc_sim_cluster {
     /* filled by generation */
     double m200;         /* Msun, from N200 (see population.c) */
     double r200;         /* proper Mpc, 200 x critical density */
-    double c200;         /* NFW concentration (Duffy et al. 2008, facts.md 5) */
+    double c200;         /* NFW concentration (Duffy et al. 2008, docs/facts.md 5) */
     int n200;            /* realised N200 */
     double lambda;       /* redMaPPer-like richness: red members above 0.2 L* within R_lambda */
     double rl;           /* RL*: luminosity of the N200 members in units of L* (WHL12) */
@@ -154,7 +154,7 @@ typedef struct dc_sim_cluster {
     dc_sim_cluster_look look;
 } dc_sim_cluster;
 
-/* Parameters of the member population; dc_sim_cluster_model_default gives facts.md 5 values. */
+/* Parameters of the member population; dc_sim_cluster_model_default gives docs/facts.md 5 values. */
 typedef struct dc_sim_cluster_model {
     double mstar, alpha;       /* Schechter luminosity function (r): -22.21, -0.85 */
     double bcg_mean, bcg_sigma;/* BCG M_r at N200 = 20 and its dispersion: -23.0, 0.3 */
@@ -189,7 +189,7 @@ typedef struct dc_sim_confound_config {
 void dc_sim_confound_realistic(dc_sim_confound_config *c);
 void dc_sim_artefacts_realistic(dc_sim_confound_config *c);
 
-/* Red-sequence colours at redshift z (facts.md 5 between 0.1 and 0.2, an LRG-like track outside). */
+/* Red-sequence colours at redshift z (docs/facts.md 5 between 0.1 and 0.2, an LRG-like track outside). */
 void dc_sim_red_sequence(double z, double *gr, double *ri);
 
 /* Generate the members of c (BCG first, flagged DC_SIM_FLAG_BCG) from seed alone, and fill c's
@@ -289,10 +289,10 @@ typedef struct dc_sim_field_config {
     int width, height;            /* pixels */
     double ra, dec;               /* field centre, degrees (TAN, north up, east left) */
     uint64_t seed;
-    double seeing;                /* r-band PSF FWHM, arcsec; 0: drawn (median 1.3", facts.md 4) */
+    double seeing;                /* r-band PSF FWHM, arcsec; 0: drawn (median 1.3", docs/facts.md 4) */
     int camcol;                   /* 1-6 picks gains and dark variances; 0: drawn */
     double r_limit;               /* faintest r magnitude rendered */
-    double galaxy_density;        /* multiplier of the field galaxy counts (1: facts.md 5) */
+    double galaxy_density;        /* multiplier of the field galaxy counts (1: docs/facts.md 5) */
     double star_density;          /* multiplier of the star counts (1: high latitude) */
     /* clusters: the given list (id, ra, dec, z, n200_mean read; ra/dec NaN: placed at random
      * inside the field), else n_clusters drawn with z in [z_min, z_max] and N200 in

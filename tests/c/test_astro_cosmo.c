@@ -1,11 +1,11 @@
-/* Cosmology: every entry of the facts.md section 3 table (H0 71, Om 0.27) to 1e-4 relative, the
+/* Cosmology: every entry of the docs/facts.md section 3 table (H0 71, Om 0.27) to 1e-4 relative, the
  * Einstein-de Sitter closed form, 1/H0 scaling and invalid redshifts. */
 #include "astro/astro.h"
 #include "dc_test.h"
 
 int main(void)
 {
-    /* z, D_C, D_A (Mpc), kpc/arcsec, distance modulus: facts.md section 3 */
+    /* z, D_C, D_A (Mpc), kpc/arcsec, distance modulus: docs/facts.md section 3 */
     static const double table[3][5] = {{0.10, 413.49, 375.90, 1.8224, 38.2893},
                                        {0.15, 613.47, 533.46, 2.5863, 39.2425},
                                        {0.20, 808.82, 674.02, 3.2677, 39.9352}};

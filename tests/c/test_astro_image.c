@@ -59,7 +59,7 @@ static void sqrt_stretch(void)
     dc_image_free(i);
 }
 
-/* Lupton et al. 2004 as written in facts.md section 6, computed independently per pixel. */
+/* Lupton et al. 2004 as written in docs/facts.md section 6, computed independently per pixel. */
 static void lupton_reference(double r, double g, double b, double Q, double stretch, uint8_t out[3])
 {
     double I = (r + g + b) / 3, slope = 0.1 * 255 / asinh(0.1 * Q);

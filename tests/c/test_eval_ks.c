@@ -1,4 +1,4 @@
-/* Two-sample KS test: the reference values of facts.md section 7 (which are scipy's), an
+/* Two-sample KS test: the reference values of docs/facts.md section 7 (which are scipy's), an
  * independent brute force over every labelling for tiny samples, the one-sample Kolmogorov
  * distribution against Monte Carlo and across the boundaries of its regimes, and bad input. */
 #include "dc_test.h"
@@ -51,7 +51,7 @@ static void test_facts(void)
 {
     double x[20], y[30];
     dc_eval_ks r;
-    /* facts.md 7: x = 0..9, y = 5..14: D = 0.5, exact p 0.1678213, asymptotic 0.112 */
+    /* docs/facts.md 7: x = 0..9, y = 5..14: D = 0.5, exact p 0.1678213, asymptotic 0.112 */
     for (int i = 0; i < 10; i++) { x[i] = i; y[i] = i + 5; }
     CHECK_OK(dc_eval_ks_2samp(x, 10, y, 10, 0.05, DC_EVAL_KS_METHOD_AUTO, &r));
     CHECK(r.method == DC_EVAL_KS_METHOD_EXACT, "auto chose %d for n = m = 10", (int)r.method);

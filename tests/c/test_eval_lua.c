@@ -15,7 +15,7 @@ static const char *chunk =
     "  assert(not ok, 'expected an error containing ' .. needle)\n"
     "  assert(tostring(err):find(needle, 1, true), 'error \"' .. tostring(err) .. '\" lacks \"' .. needle .. '\"')\n"
     "end\n"
-    /* KS: facts.md section 7 */
+    /* KS: docs/facts.md section 7 */
     "local x, y = {}, {}\n"
     "for i = 0, 9 do x[#x + 1] = i; y[#y + 1] = i + 5 end\n"
     "local r = dc.ks_2samp(x, y)\n"

@@ -146,7 +146,7 @@ static void test_hand_made(void)
     dc_eval_match_free(m);
 }
 
-/* The cosmology path: scales from engine/astro's flat LambdaCDM (facts.md 3: 2.5863 kpc/" at
+/* The cosmology path: scales from engine/astro's flat LambdaCDM (docs/facts.md 3: 2.5863 kpc/" at
  * z = 0.15), so 100 kpc = 38.665". Predictions 38.5" (99.6 kpc) and 38.8" (100.3 kpc) away.
  * Also across RA = 0. */
 static void test_cosmology_and_wrap(void)

@@ -1,12 +1,12 @@
 /* Simulated clusters: the BCG is the brightest member, the realised N200 (members with M_r <= -21
- * within R200, recounted here from positions with facts.md's kpc/arcsec) matches the requested
+ * within R200, recounted here from positions with docs/facts.md's kpc/arcsec) matches the requested
  * N200 on average, R200 follows from M200 and the critical density, the red sequence has
- * facts.md's g-r and r-i, the blue fraction and BCG magnitudes are as configured, and the same
+ * docs/facts.md's g-r and r-i, the blue fraction and BCG magnitudes are as configured, and the same
  * seed gives identical members. */
 #include "dc_test.h"
 #include "sim/sim.h"
 
-/* facts.md 3: kpc per arcsec */
+/* docs/facts.md 3: kpc per arcsec */
 static double kpc_per_arcsec(double z)
 {
     return z < 0.125 ? 1.8224 : z < 0.175 ? 2.5863 : 3.2677;
@@ -70,7 +70,7 @@ static void test_counts_and_bcg(void)
     }
 }
 
-/* facts.md 5: M200 = 1e14 Msun has R200 0.92 Mpc and c ~ 4, 3e14 has 1.31 Mpc (rounded, for z 0.1-0.15:
+/* docs/facts.md 5: M200 = 1e14 Msun has R200 0.92 Mpc and c ~ 4, 3e14 has 1.31 Mpc (rounded, for z 0.1-0.15:
  * 2% tolerance at z = 0.1). The
  * model's mass-richness relation is M200 = 0.6e14 (N200/8)^1.15, so invert it for the request. */
 static void test_nfw_facts(void)

@@ -1,6 +1,6 @@
 /* Simulated fields end to end: same seed => bit-identical images and files; blank-sky noise per
  * band matches the header's SKYSIG (the SDSS formula) within 2%; isolated stars in a field
- * have their catalogue magnitudes; galaxy and star counts follow facts.md; the truth catalogue, FITS keywords and WCS agree with the
+ * have their catalogue magnitudes; galaxy and star counts follow docs/facts.md; the truth catalogue, FITS keywords and WCS agree with the
  * field; bad configurations are clear errors. */
 #include <stdint.h>
 #include <unistd.h>
@@ -82,7 +82,7 @@ static void test_blank_noise(void)
         CHECK_OK(dc_sim_field_new(&c, &f));
         CHECK(f->n_objects == 0, "%zu objects in a blank field", f->n_objects);
         for (int b = 0; b < 3; b++) {
-            /* sigma from facts.md 4 written out: sky counts from the sky brightness, then
+            /* sigma from docs/facts.md 4 written out: sky counts from the sky brightness, then
              * sqrt(dn/gain + darkvar) in DN, times nanomaggies per DN */
             const dc_sim_band *p = &f->band[b];
             double sky_dn = pow(10, -0.4 * (p->sky_mag - 22.5)) * 0.396 * 0.396 / p->nmgy_per_dn;
@@ -210,7 +210,7 @@ static void test_stars_and_truth(const char *tmp)
     dc_sim_field_free(f);
 }
 
-/* facts.md 5: ~2,000 galaxies per deg^2 to r = 21, ~5,600 to r = 22, ~2,000 stars to g = 21 */
+/* docs/facts.md 5: ~2,000 galaxies per deg^2 to r = 21, ~5,600 to r = 22, ~2,000 stars to g = 21 */
 static void test_counts(void)
 {
     dc_sim_field_config c;

@@ -121,7 +121,7 @@ static void test_flux(void)
 
 static void test_noise(void)
 {
-    /* SDSS r and g and i, camcol 2 (facts.md 4); sigma from the formula written out here */
+    /* SDSS r and g and i, camcol 2 (docs/facts.md 4); sigma from the formula written out here */
     dc_sim_band bands[3] = {{21.8, 3.855, 1.44, 0.0038, 1.37},
                             {20.86, 4.6, 1.00, 0.0051, 1.3},
                             {20.2, 6.565, 6.25, 0.0066, 1.25}};

@@ -62,7 +62,7 @@ local remapped, fmt = dc.catalog_map(cat)
 assert(fmt == "whl12" and remapped.cols.dec[2] == 1.99)
 expect_error(function() dc.catalog_map({cols = {RAJ2000 = {1}, zph = {0.1}}}, "whl12") end, "missing column 'DEJ2000'")
 
--- cosmology (facts.md section 3)
+-- cosmology (docs/facts.md section 3)
 local d = dc.cosmo(0.15)
 assert(math.abs(d.kpc_per_arcsec / 2.5863 - 1) < 1e-4 and math.abs(d.distmod / 39.2425 - 1) < 1e-4)
 assert(dc.cosmo(0.15, {h0 = 142}).comoving_mpc < d.comoving_mpc)

@@ -210,7 +210,7 @@ do
   assert(tt:find("55.90 kpc over 2 true positives", 1, true), tt)
 end
 
--- ---------------------------------------------------------------- KS table (facts.md section 7 references)
+-- ---------------------------------------------------------------- KS table (docs/facts.md section 7 references)
 do
   local x, y, x2, y2 = {}, {}, {}, {}
   for i = 0, 9 do x[#x + 1] = i end
