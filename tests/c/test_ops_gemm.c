@@ -211,11 +211,11 @@ static void test_padded(void)
     CHECK(use == 0 && pad.m == 512, "DEEPCEE_GEMM_PAD=off never pads");
     setenv("DEEPCEE_GEMM_PAD", "auto", 1);
     /* the host route never pads under auto (OpenBLAS needs no padding) */
+    const int keep_route = dc_ctx_gemm_route(ctx);
     dc_ctx_set_gemm_route(ctx, DC_GEMM_HOST);
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
     CHECK(use == 0, "auto does not pad on the host route");
     /* the planning rules below are CLBlast's route */
-    const int keep_route = dc_ctx_gemm_route(ctx);
     dc_ctx_set_gemm_route(ctx, DC_GEMM_CLBLAST);
     CHECK_OK(dc_gemm_pad_plan(ctx, 512, 4000, 576, 0, &pad, &use));
     const dc_gemm_tiles t = dc_ctx_gemm_tiles(ctx);
