@@ -97,8 +97,9 @@ M.defaults = {
                               -- cluster passing the cuts inside the cut-out (nor within a box
                               -- half-size of its edge)
   hard_negatives = 0,         -- total number of tiles centred (with the usual random offset) on
-                              -- catalogue objects that are not targets (M.negative_centres), with
-                              -- no target inside
+                              -- objects that are not targets: catalogue clusters failing the cuts
+                              -- and, with confounders on, the region's confounders; drawn
+                              -- stratified by kind (M.negative_centres), with no target inside
   -- the simulated sky (source = "sim"): every cut-out draws its conditions, and every cluster
   -- its look, from ranges of real surveys; the images hold confounders (not in the catalogue)
   -- and artefacts. Masked (NaN) pixels become 0 in the PNGs, as `detect` takes them.

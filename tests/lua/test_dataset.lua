@@ -3,6 +3,10 @@
 --    centre (checked against the survey's truth through an independent TAN projection and against
 --    the pixels: the BCG is among the brightest), the paper's cuts, a split by cluster, the
 --    unseen-region set, bit-identical rebuilds, resuming, and a changed config refused;
+--  * background and hard-negative tiles (every kind of confounder, no target inside); the sky of
+--    the builder before vary/confounders/artefacts reproduced byte for byte with them off; the
+--    randomised sky (a cluster's look fixed across its cut-outs, conditions per cut-out); masked
+--    pixels as 0 in the PNGs, as detect takes them;
 --  * real-style FITS files written here with deepcee.fits_write (a fake field with TAN WCS whose
 --    g band is shifted by 12 px, so the bands must be registered through their own WCS) and a CSV
 --    catalogue with WHL12 columns (plus a redMaPPer one for the unseen set);
