@@ -98,15 +98,21 @@ M.defaults = {
                               -- cluster passing the cuts inside the cut-out (nor within a box
                               -- half-size of its edge)
   hard_negatives = 0,         -- total number of tiles centred (with the usual random offset) on
-                              -- catalogue objects that are not targets (M.negative_centres), with
-                              -- no target inside
+                              -- objects that are not targets: catalogue clusters failing the cuts
+                              -- and, with confounders on, the region's confounders; drawn
+                              -- stratified by kind (M.negative_centres), with no target inside
   -- the simulated sky (source = "sim"): every cut-out draws its conditions, and every cluster
   -- its look, from ranges of real surveys; the images hold confounders (not in the catalogue)
   -- and artefacts. Masked (NaN) pixels become 0 in the PNGs, as `detect` takes them.
-  vary = true,                -- docs/simulated-sky.md (sim_survey and survey:field vary = true)
+  vary = true,                -- docs/simulated-sky.md: true (the documented ranges), false, or a
+                              -- table of ranges passed to sim_survey{} and every survey:field{}
+                              -- (from Lua; e.g. {seeing = {1, 1.5}})
   confounders = true,         -- LRGs, pairs, compact groups, fore/background and poor clusters
                               -- at realistic rates (docs/sky-confounders.md)
   artefacts = true,           -- star spikes, satellite trails, masked stripes/edges, gradients
+  -- any of the three false: that part of the sky is as before it existed (bit for bit with all
+  -- three false). With confounders on, hard negatives are drawn from the confounders of the
+  -- training region too (M.negative_centres).
   -- the unseen-region set (paper 3.2: 31 redMaPPer clusters in a 105 deg^2 region; the same
   -- region as scripts/sim.lua's survey=true, ~36 clusters pass the cuts)
   unseen = true,
@@ -251,11 +257,15 @@ function M.sky(cfg, n)
 end
 
 -- Cut-outs written with masked pixels (filled with 0 by field:composite): counted for the summary.
-local masked = {images = 0, worst = 0}
-local function tally_masked(fraction)
+-- Those more than M.max_masked masked (worst band) are still written (a detector meets such
+-- tiles: detect skips tiles over its own max_tile_masked, the same 50 %) and listed in the summary.
+M.max_masked = 0.5
+local masked = {images = 0, worst = 0, mostly = {}}
+local function tally_masked(fraction, path)
   if fraction and fraction > 0 then
     masked.images = masked.images + 1
     if fraction > masked.worst then masked.worst = fraction end
+    if fraction > M.max_masked then masked.mostly[#masked.mostly + 1] = path end
   end
 end
 
@@ -281,14 +291,15 @@ local function sim_cutter(cfg, survey)
       for _, c in ipairs(f:clusters()) do
         if c.id == row.sim_id then found = c break end
       end
-      if not found then
+      -- (confounder galaxies, pairs and compact groups have no cluster entry to check)
+      if not found and not row.system then
         error(string.format("dataset: cluster %s (survey id %d) is missing from its own cut-out %s", row.id, row.sim_id, path))
       end
-      if math.abs(found.x - tx) > 1e-3 or math.abs(found.y - ty) > 1e-3 then
+      if found and (math.abs(found.x - tx) > 1e-3 or math.abs(found.y - ty) > 1e-3) then
         error(string.format("dataset: cluster %s at (%.4f, %.4f) in %s, the TAN projection says (%.4f, %.4f)",
           row.id, found.x, found.y, path, tx, ty))
       end
-      tally_masked(f:composite(path, copts))
+      tally_masked(f:composite(path, copts), path)
     end
     return {tx = tx, ty = ty, n = n, src_scale = SDSS_PIXEL, img_ra = ra_c, img_dec = dec_c}
   end
@@ -425,22 +436,67 @@ local function png_ok(path, size)
 end
 
 
--- The non-target objects hard-negative tiles are centred on: catalogue rows that fail the cuts
--- (the simulated survey holds clusters with N200 >= 5 over 0.05 < z < 0.45, so these are clusters
--- at z outside (cut_z_min, cut_z_max) or with N200 < cut_n200_min), as rows {id, ra, dec, z,
--- richness, n200, bcg_rmag, sim_id}, sorted by id. This is the hook for other confounders (isolated
--- LRGs, compact groups, background clusters of the simulator's objects list): append them here
--- with a unique id, and a sim_id the survey renders them for (survey:field(...):clusters() must
--- list it) or a cut-out function of their own.
-function M.negative_centres(cfg, catalogue, targets)
+-- The non-target objects hard-negative tiles are centred on, as rows {id, ra, dec, z, richness,
+-- n200, bcg_rmag, sim_id, object}, sorted by id:
+--  * object = "failed_cut": catalogue rows failing the cuts (the simulated survey holds clusters
+--    with N200 >= 5 over 0.05 < z < 0.45, so these are clusters at z outside (cut_z_min,
+--    cut_z_max) or with N200 < cut_n200_min); id: the catalogue's;
+--  * with confounders on (source = "sim", a survey given): every confounder of the training region
+--    (survey:confounders, the same streams survey:field renders, listed without pixels): object =
+--    "lrg", "pair", "compact_group" (system = true: no cluster entry in a cut-out), "foreground",
+--    "background", "poor" (clusters, in the cut-out's cluster list); id: "<object>-<simulator id>",
+--    so the manifest's id column names the kind; n200 the cluster's mean N200 (NaN for galaxies),
+--    richness and bcg_rmag NaN.
+-- M.negative_kinds is the order hard_negatives draws them in (negative_tiles: stratified).
+M.negative_kinds = {"failed_cut", "lrg", "pair", "compact_group", "foreground", "background", "poor"}
+function M.negative_centres(cfg, catalogue, targets, survey)
   local is_target = {}
   for _, r in ipairs(targets) do is_target[r.id] = true end
   local out = {}
   for _, r in ipairs(catalogue) do
-    if not is_target[r.id] and r.sim_id then out[#out + 1] = r end
+    if not is_target[r.id] and r.sim_id then
+      local c = {}
+      for k, v in pairs(r) do c[k] = v end
+      c.object = "failed_cut"
+      out[#out + 1] = c
+    end
+  end
+  if survey and cfg.confounders then
+    local nan = 0 / 0
+    for _, q in ipairs(survey:confounders(M.sky(cfg, cfg.cutout_px), cfg.ra_min, cfg.ra_max, cfg.dec_min, cfg.dec_max)) do
+      out[#out + 1] = {id = string.format("%s-%d", q.kind, q.id), ra = q.ra, dec = q.dec, z = q.z, richness = nan,
+        n200 = q.n_members > 0 and nan or q.n200, bcg_rmag = nan, sim_id = q.id, object = q.kind,
+        system = q.n_members > 0}
+    end
   end
   table.sort(out, function(a, b) return a.id < b.id end)
   return out
+end
+
+-- count of M.negative_centres' objects, stratified by kind: each kind's objects shuffled with the
+-- seed, then one of each kind in turn (M.negative_kinds order) until count are drawn or every kind
+-- is used up, so the rare kinds (compact and foreground groups: ~0.3 per deg^2) are as common as
+-- the others while they last. With one kind (confounders off) this is the seeded shuffle alone.
+local function draw_negatives(cfg, negs, count)
+  local by = {}
+  for _, o in ipairs(negs) do
+    by[o.object] = by[o.object] or {}
+    table.insert(by[o.object], o)
+  end
+  for _, kind in ipairs(M.negative_kinds) do
+    if by[kind] then shuffle(by[kind], cfg.seed, 3) end
+  end
+  local chosen, pos = {}, 0
+  while #chosen < count do
+    pos = pos + 1
+    local any = false
+    for _, kind in ipairs(M.negative_kinds) do
+      local list = by[kind]
+      if list and list[pos] and #chosen < count then chosen[#chosen + 1] = list[pos] any = true end
+    end
+    if not any then break end
+  end
+  return chosen
 end
 
 -- A test "does a cut-out centred on (ra, dec) hold a target?": every cluster passing the cuts
@@ -535,7 +591,7 @@ local function negative_tiles(cfg, survey, targets, catalogue)
     local path = cfg.out .. "/" .. file
     if not png_ok(path, s) then
       local f <close> = survey:field(M.sky(cfg, n), ra_c, dec_c, (1 << 40) + k)
-      tally_masked(f:composite(path, copts))
+      tally_masked(f:composite(path, copts), path)
     end
     out[#out + 1] = empty_row(file, split[k], "background", string.format("background-%05d", k),
       {ra = ra_c, dec = dec_c, z = nan, richness = nan, n200 = nan, bcg_rmag = nan}, ra_c, dec_c)
@@ -543,12 +599,10 @@ local function negative_tiles(cfg, survey, targets, catalogue)
   end
 
   -- hard negatives: hard_negatives objects of M.negative_centres drawn with the seed, one tile each
-  local negs = M.negative_centres(cfg, catalogue, targets)
-  shuffle(negs, cfg.seed, 3)
-  local chosen = {}
-  for k = 1, math.min(cfg.hard_negatives, #negs) do chosen[k] = negs[k] end
+  local negs = M.negative_centres(cfg, catalogue, targets, survey)
+  local chosen = draw_negatives(cfg, negs, cfg.hard_negatives)
   if #chosen < cfg.hard_negatives then
-    say(cfg, "  note: hard_negatives=%d but the catalogue has only %d non-target objects", cfg.hard_negatives, #negs)
+    say(cfg, "  note: hard_negatives=%d but the region has only %d non-target objects", cfg.hard_negatives, #negs)
   end
   split = splits(#chosen, 3)
   local cut = sim_cutter(cfg, survey)
@@ -568,6 +622,7 @@ local function negative_tiles(cfg, survey, targets, catalogue)
       out[#out + 1] = empty_row(file, split[k], "hard_negative", obj.id,
         {ra = obj.ra, dec = obj.dec, z = obj.z, richness = obj.richness, n200 = obj.n200, bcg_rmag = obj.bcg_rmag,
          offset_x = b.offset_x, offset_y = b.offset_y}, g.img_ra, g.img_dec)
+      out[#out].object = obj.object -- not a manifest column (the id names it): the summary's
     else
       skipped = skipped + 1
     end
@@ -620,9 +675,13 @@ end
 local function config_text(cfg)
   local keep = {}
   for k, v in pairs(cfg) do if k ~= "out" and k ~= "quiet" then keep[k] = v end end
-  -- datasets built before these keys existed still resume
+  -- datasets built before these keys existed still resume (their sky had no vary, confounders nor
+  -- artefacts: as these keys false now; real images have none of them)
   if cfg.background == 0 then keep.background = nil end
   if cfg.hard_negatives == 0 then keep.hard_negatives = nil end
+  for _, k in ipairs({"vary", "confounders", "artefacts"}) do
+    if cfg[k] == false or cfg.source ~= "sim" then keep[k] = nil end
+  end
   return "-- the effective config of this dataset (lua/dataset.lua)\nreturn " .. util.serialize(keep) .. "\n"
 end
 
@@ -710,10 +769,18 @@ end
 -- manifest rows of the main set, those of the unseen set (nil when not built), and timings
 -- {seconds, image_seconds (making images, both sets), made (images made), kept (found on disk)}.
 function M.build(user)
+  -- vary may be a table of ranges (checked by the simulator, which rejects unknown keys)
+  local vary = user and type(user.vary) == "table" and user.vary or nil
+  if vary then
+    local u = {}
+    for k, v in pairs(user) do u[k] = v end
+    u.vary, user = true, u
+  end
   local cfg = util.config(M.defaults, user, "dataset", M.ranges)
+  if vary then cfg.vary = vary end
   check_config(cfg)
   local t0 = dc.now()
-  masked.images, masked.worst = 0, 0
+  masked.images, masked.worst, masked.mostly = 0, 0, {}
   local resumed = claim(cfg, cfg.out, config_text(cfg))
   say(cfg, "dataset %s (%s): %s", cfg.out, cfg.source, resumed and "resuming, images on disk are kept" or "new")
 
@@ -781,9 +848,17 @@ function M.build(user)
     local neg, skipped = negative_tiles(cfg, survey, passing, rows)
     for _, r in ipairs(neg) do out[#out + 1] = r end
     stats.image_seconds = stats.image_seconds + dc.now() - t1
-    local nb = 0
-    for _, r in ipairs(neg) do if r.kind == "background" then nb = nb + 1 end end
-    say(cfg, "%d background and %d hard-negative tiles (no target inside)%s", nb, #neg - nb,
+    local nb, objects = 0, {}
+    for _, r in ipairs(neg) do
+      if r.kind == "background" then nb = nb + 1 else objects[r.object] = (objects[r.object] or 0) + 1 end
+    end
+    local mix = {}
+    for _, kind in ipairs(M.negative_kinds) do
+      if objects[kind] then mix[#mix + 1] = string.format("%d %s", objects[kind], kind) end
+    end
+    stats.hard_negative_objects = objects
+    say(cfg, "%d background and %d hard-negative tiles (no target inside)%s%s", nb, #neg - nb,
+      #mix > 0 and " [" .. table.concat(mix, ", ") .. "]" or "",
       skipped > 0 and string.format("; %d hard negatives left out (a target in every offset tried)", skipped) or "")
   end
   manifest.write(cfg.out, out)
@@ -832,7 +907,12 @@ function M.build(user)
     say(cfg, "note: %d cut-outs written this run hold masked (NaN) pixels (simulated artefacts; at most %.1f %% of "
       .. "a band), taken as 0 (blank sky) in the PNGs as detect takes them", masked.images, 100 * masked.worst)
   end
-  stats.masked_images, stats.masked_worst = masked.images, masked.worst
+  if #masked.mostly > 0 then
+    say(cfg, "note: %d of them are more than %.0f %% masked (kept; detect skips such tiles): %s%s", #masked.mostly,
+      100 * M.max_masked, table.concat(masked.mostly, ", ", 1, math.min(5, #masked.mostly)),
+      #masked.mostly > 5 and ", ..." or "")
+  end
+  stats.masked_images, stats.masked_worst, stats.mostly_masked = masked.images, masked.worst, #masked.mostly
   say(cfg, "done in %s", util.duration(dc.now() - t0))
   stats.seconds = dc.now() - t0
   return out, unseen, stats

@@ -9,7 +9,8 @@
 --   5. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
 --   deepcee demo [out=demo-run seed=1 clusters=300 background=300 hard_negatives=300 steps=13000
---                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0 fields=40 field_px=2000]
+--                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0 fields=40 field_px=2000
+--                 vary=true confounders=true artefacts=true]
 --   training augments every step (lua/train.lua defaults: the 8 grid symmetries, flux jitter and
 --   noise of a shallower survey)
 local util = require("deepcee_util")
@@ -20,7 +21,11 @@ local cfg = util.args({
   out = "demo-run", seed = 1,
   clusters = 300,          -- training + test clusters (x4 offset images); the unseen region adds its own
   background = 300,        -- tiles with no target (lua/dataset.lua), split 90/10 like the clusters
-  hard_negatives = 300,    -- tiles centred on catalogue clusters failing the cuts
+  hard_negatives = 300,    -- tiles centred on non-targets: catalogue clusters failing the cuts and the
+                           -- sky's confounders (LRGs, pairs, compact/foreground groups, background
+                           -- and poor clusters), drawn stratified by kind (lua/dataset.lua)
+  -- the training sky (lua/dataset.lua; false: that part as before it existed)
+  vary = dataset.defaults.vary, confounders = dataset.defaults.confounders, artefacts = dataset.defaults.artefacts,
   steps = 13000, lr = 0.005,
   lr_decay_at = 0.75,      -- lr x 0.1 for the last quarter of the steps (lua/train.lua)
   quick = false,           -- a small, fast variant (the end-to-end test)
@@ -41,6 +46,7 @@ local data = {}
 for k, v in pairs(dataset.presets.demo) do data[k] = v end
 data.seed, data.max_clusters = cfg.seed, cfg.clusters
 data.background, data.hard_negatives = cfg.background, cfg.hard_negatives
+data.vary, data.confounders, data.artefacts = cfg.vary, cfg.confounders, cfg.artefacts
 experiment.run({title = "deepcee demo: Deep-CEE on a simulated SDSS-like survey", out = cfg.out, simulated = true,
   config = cfg, data = data, name = "demo", folds = cfg.folds, fold_seed = cfg.fold_seed,
   fields = cfg.fields, field_px = cfg.field_px,

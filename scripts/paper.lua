@@ -8,7 +8,8 @@
 -- On a GPU it runs end to end; on a CPU it shows its ETA, checkpoints every 100 steps and resumes
 -- when run again with the same settings.
 --   deepcee paper [out=paper-run steps=7458 seed=1 clusters=497 unseen=true source=sim catalog= images=
---                  unseen_catalog= folds=0 fold_seed=0 fields=60 field_px=2000]   (clusters=2 steps=2 unseen=false fields=0: a few-minute trial
+--                  unseen_catalog= folds=0 fold_seed=0 fields=60 field_px=2000 vary=true confounders=true
+--                  artefacts=true]   (clusters=2 steps=2 unseen=false fields=0: a few-minute trial
 --                  of the mechanics; folds=k >= 2: k-fold cross-validation by cluster, lua/kfold.lua)
 local util = require("deepcee_util")
 local dataset = require("dataset")
@@ -16,7 +17,9 @@ local experiment = require("experiment")
 
 local cfg = util.args({out = "paper-run", steps = 7458, lr = 0.0002, seed = 1, source = "sim", catalog = "",
   images = "", unseen_catalog = "", unseen = true, clusters = 497, checkpoint_every = 100, folds = 0, fold_seed = 0,
-  fields = 60, field_px = 2000},  -- whole fields: the network's 1000 px input at 2 px per px needs >= 2000 px
+  fields = 60, field_px = 2000,
+  -- the simulated training sky (lua/dataset.lua; false: that part as before it existed)
+  vary = dataset.defaults.vary, confounders = dataset.defaults.confounders, artefacts = dataset.defaults.artefacts},  -- whole fields: the network's 1000 px input at 2 px per px needs >= 2000 px
   {...}, "paper", {steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, seed = {0, 2 ^ 53, "integer"},
   clusters = {1, 1e7, "integer"}, checkpoint_every = {1, 1e9, "integer"}, folds = {0, 1000, "integer"},
   fold_seed = {0, 2 ^ 53, "integer"}, fields = {0, 10000, "integer"}, field_px = {64, 20000, "integer"}})
@@ -24,6 +27,7 @@ local data = {}
 for k, v in pairs(dataset.presets.paper) do data[k] = v end
 data.seed, data.source, data.catalog, data.images, data.unseen_catalog, data.unseen, data.max_clusters =
   cfg.seed, cfg.source, cfg.catalog, cfg.images, cfg.unseen_catalog, cfg.unseen, cfg.clusters
+data.vary, data.confounders, data.artefacts = cfg.vary, cfg.confounders, cfg.artefacts
 experiment.run({title = "Deep-CEE, the paper's configuration", out = cfg.out, simulated = cfg.source == "sim",
   config = cfg, data = data, name = "paper", folds = cfg.folds, fold_seed = cfg.fold_seed,
   fields = cfg.fields, field_px = cfg.field_px,

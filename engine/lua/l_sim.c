@@ -3,6 +3,7 @@
  * <close>; config tables with unknown keys are errors. */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua/lua_bind.h"
@@ -566,6 +567,41 @@ static int l_survey_field(lua_State *L)
     return 1;
 }
 
+/* survey:confounders(cfg, ra_min, ra_max, dec_min, dec_max) -> array of {kind = "lrg"|"pair"|
+ * "compact_group"|"foreground"|"background"|"poor", id, ra, dec, z, n200, n_members}: the
+ * confounders survey:field(cfg, ...) renders in that region (cfg: the same keys; only the
+ * confounder rates matter), without rendering */
+static int l_survey_confounders(lua_State *L)
+{
+    dc_sim_survey *s = check_survey(L, 1);
+    dc_sim_field_config c;
+    read_field_config(L, 2, &c, 0);
+    double r0 = luaL_checknumber(L, 3), r1 = luaL_checknumber(L, 4), d0 = luaL_checknumber(L, 5),
+           d1 = luaL_checknumber(L, 6);
+    dc_sim_confounder *v = NULL;
+    size_t n = 0;
+    DC_LUA_TRY(L, dc_sim_survey_confounders(s, &c, r0, r1, d0, d1, &v, &n));
+    lua_createtable(L, (int)n, 0);
+    for (size_t k = 0; k < n; k++) {
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, dc_sim_confounder_kind_name(v[k].kind));
+        lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, v[k].id);
+        lua_setfield(L, -2, "id");
+        lua_pushinteger(L, v[k].n_members);
+        lua_setfield(L, -2, "n_members");
+        const struct { const char *k; double x; } fv[] = {{"ra", v[k].ra}, {"dec", v[k].dec}, {"z", v[k].z},
+                                                          {"n200", v[k].n200}};
+        for (size_t j = 0; j < sizeof fv / sizeof fv[0]; j++) {
+            lua_pushnumber(L, fv[j].x);
+            lua_setfield(L, -2, fv[j].k);
+        }
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+    free(v);
+    return 1;
+}
+
 static int l_survey_free(lua_State *L)
 {
     lsurvey *u = luaL_checkudata(L, 1, SURVEY_KEY);
@@ -671,6 +707,7 @@ void dc_lua_open_sim(lua_State *L)
                                      {"__tostring", l_survey_tostring}, {"__index", NULL}, {NULL, NULL}};
     static const luaL_Reg smethods[] = {{"count", l_survey_count}, {"clusters", l_survey_clusters},
                                         {"write_catalog", l_survey_write_catalog}, {"field", l_survey_field},
+                                        {"confounders", l_survey_confounders},
                                         {"free", l_survey_free}, {NULL, NULL}};
     luaL_newmetatable(L, FIELD_KEY);
     luaL_setfuncs(L, fmeta, 0);

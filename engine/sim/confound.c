@@ -6,6 +6,7 @@
  * Every population has its own stream (seed, tag, key), so a knob at 0 draws nothing and leaves
  * every other stream, and so the rest of the sky, untouched. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/sim_priv.h"
@@ -105,10 +106,12 @@ static dc_status lrgs(const sim_region *g, double mean, const sim_cosmo *cz, dc_
 /* Small systems: n galaxies around a centre at z, brightest abs_b, the others up to dmag fainter,
  * inside a projected radius rmax kpc (pairs: two at a separation drawn in [rmin, rmax] kpc). */
 static dc_status small_system(const sim_region *g, int n, int pair, const sim_cosmo *cz, dc_rng *rng,
-                              sim_objects *out, uint8_t flag, double z, double abs_b, double dmag, double p_early)
+                              sim_objects *out, uint8_t flag, double z, double abs_b, double dmag, double p_early,
+                              dc_sim_object *centre)
 {
     dc_sim_object ctr = {0};
     sim_region_place(g, rng, &ctr);
+    if (centre) *centre = ctr;
     double kpc = sim_cosmo_kpc(cz, z), phi0 = 2 * M_PI * dc_rng_uniform(rng), sep = 10 + 40 * dc_rng_uniform(rng);
     for (int k = 0; k < n; k++) {
         dc_sim_object *o = sim_objects_push(out);
@@ -129,23 +132,50 @@ static dc_status small_system(const sim_region *g, int n, int pair, const sim_co
     return DC_STATUS_OK;
 }
 
-static dc_status pairs(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng, sim_objects *out)
+/* list: NULL when rendering; else each system's centre is appended to it (same draws). */
+static dc_status list_push(sim_confounders *list, int kind, int64_t id, double ra, double dec, double z,
+                           double n200, int members)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 64;
+        dc_sim_confounder *v = realloc(list->v, cap * sizeof *v);
+        if (!v) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "confounders: a list of %zu", cap);
+        list->v = v;
+        list->cap = cap;
+    }
+    list->v[list->n++] = (dc_sim_confounder){.kind = kind, .id = id, .ra = ra, .dec = dec, .z = z, .n200 = n200,
+                                             .n_members = members};
+    return DC_STATUS_OK;
+}
+
+/* ids of the small systems, unique per (kind, region, k) and apart from the clusters' */
+static int64_t system_id(int kind, uint64_t key, int k) { return ((int64_t)(8 + kind) << 44) + ((int64_t)key << 20) + k; }
+
+static dc_status pairs(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng, sim_objects *out,
+                       sim_confounders *list, uint64_t key)
 {
     int n = (int)dc_rng_poisson(rng, mean * g->area);
     for (int k = 0; k < n; k++) {
         double z = 0.05 + 0.25 * dc_rng_uniform(rng), absb = -22.5 + 1.5 * dc_rng_uniform(rng);
-        DC_TRY(small_system(g, 2, 1, cz, rng, out, DC_SIM_FLAG_PAIR, z, absb, 1.5, 0.5));
+        dc_sim_object ctr;
+        DC_TRY(small_system(g, 2, 1, cz, rng, out, DC_SIM_FLAG_PAIR, z, absb, 1.5, 0.5, &ctr));
+        if (list) DC_TRY(list_push(list, DC_SIM_CONFOUNDER_PAIR, system_id(DC_SIM_CONFOUNDER_PAIR, key, k), ctr.ra,
+                                   ctr.dec, z, 0, 2));
     }
     return DC_STATUS_OK;
 }
 
-static dc_status compact_groups(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng, sim_objects *out)
+static dc_status compact_groups(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng, sim_objects *out,
+                                sim_confounders *list, uint64_t key)
 {
     int n = (int)dc_rng_poisson(rng, mean * g->area);
     for (int k = 0; k < n; k++) {
         int m = 4 + (int)dc_rng_below(rng, 5); /* 4-8 members within 3 mag of the brightest (Hickson 1982) */
         double z = 0.05 + 0.15 * dc_rng_uniform(rng), absb = -22.5 + dc_rng_uniform(rng);
-        DC_TRY(small_system(g, m, 0, cz, rng, out, DC_SIM_FLAG_COMPACT, z, absb, 3.0, 0.6));
+        dc_sim_object ctr;
+        DC_TRY(small_system(g, m, 0, cz, rng, out, DC_SIM_FLAG_COMPACT, z, absb, 3.0, 0.6, &ctr));
+        if (list) DC_TRY(list_push(list, DC_SIM_CONFOUNDER_COMPACT, system_id(DC_SIM_CONFOUNDER_COMPACT, key, k),
+                                   ctr.ra, ctr.dec, z, 0, m));
     }
     return DC_STATUS_OK;
 }
@@ -153,6 +183,41 @@ static dc_status compact_groups(const sim_region *g, double mean, const sim_cosm
 /* A cluster population: Poisson number, z uniform in [z0, z1], N200 from dN/dN200 ~ N200^-2.6 in
  * [n0, n1] (as field.c draws target clusters). Clusters whose members cannot reach the image are
  * dropped again. */
+/* The three confounder cluster populations (docs/sky-confounders.md): j = 0 foreground groups,
+ * 1 background clusters, 2 clusters failing the N200 cut; 0 when its rate is 0. */
+typedef struct cluster_pop {
+    double mean, z0, z1, n0, n1;
+    int kind, lkind;
+    uint64_t tag;
+} cluster_pop;
+static int cluster_pop_get(const dc_sim_field_config *cfg, int j, cluster_pop *p)
+{
+    const dc_sim_confound_config *q = &cfg->confound;
+    if (j == 0)
+        *p = (cluster_pop){q->foreground_groups, 0.04, 0.08, 3, 10, DC_SIM_CLUSTER_KIND_FOREGROUND,
+                           DC_SIM_CONFOUNDER_FOREGROUND, TAG_FOREGROUND};
+    else if (j == 1)
+        *p = (cluster_pop){q->background_clusters, 0.25, 0.6, 20, 60, DC_SIM_CLUSTER_KIND_BACKGROUND,
+                           DC_SIM_CONFOUNDER_BACKGROUND, TAG_BACKGROUND};
+    else
+        *p = (cluster_pop){q->failed_cut_clusters, cfg->z_min, cfg->z_max, 8, 19.5, DC_SIM_CLUSTER_KIND_POOR,
+                           DC_SIM_CONFOUNDER_POOR, TAG_POOR};
+    return p->mean > 0;
+}
+
+/* The draws of a cluster population's k-th cluster (shared by rendering and listing): id, place
+ * (pos), z and the mean N200. */
+static void cluster_draw(const sim_region *g, int kind, double z0, double z1, double a, double b, uint64_t key, int k,
+                         dc_rng *rng, dc_sim_cluster *c, dc_sim_object *pos)
+{
+    /* ids unique per (kind, region, k) and far above survey and field ids */
+    *c = (dc_sim_cluster){.id = ((int64_t)kind << 44) + ((int64_t)key << 20) + k, .kind = kind};
+    memset(pos, 0, sizeof *pos);
+    sim_region_place(g, rng, pos);
+    c->z = z0 + (z1 - z0) * dc_rng_uniform(rng);
+    c->n200_mean = pow(a + (b - a) * dc_rng_uniform(rng), -1 / 1.6);
+}
+
 static dc_status cluster_population(dc_sim_field *f, const sim_region *g, const dc_sim_field_config *cfg, double mean,
                                     int kind, double z0, double z1, double n0, double n1, uint64_t seed, uint64_t key,
                                     dc_rng *rng, sim_objects *objs, sim_clusters *cl)
@@ -162,12 +227,9 @@ static dc_status cluster_population(dc_sim_field *f, const sim_region *g, const 
     const sim_cosmo *cz = sim_cosmo_get(cfg->model.h0, cfg->model.om);
     double a = pow(n0, -1.6), b = pow(n1, -1.6);
     for (int k = 0; k < n; k++) {
-        /* ids unique per (kind, region, k) and far above survey and field ids */
-        dc_sim_cluster c = {.id = ((int64_t)kind << 44) + ((int64_t)key << 20) + k, .kind = kind};
-        dc_sim_object pos = {0};
-        sim_region_place(g, rng, &pos);
-        c.z = z0 + (z1 - z0) * dc_rng_uniform(rng);
-        c.n200_mean = pow(a + (b - a) * dc_rng_uniform(rng), -1 / 1.6);
+        dc_sim_cluster c;
+        dc_sim_object pos;
+        cluster_draw(g, kind, z0, z1, a, b, key, k, rng, &c, &pos);
         if (g->pixel) DC_TRY(dc_wcs_pix2world(f->wcs, 1, &pos.x, &pos.y, &c.ra, &c.dec));
         else {
             c.ra = pos.ra;
@@ -203,11 +265,11 @@ dc_status sim_confound_populate(dc_sim_field *f, const sim_region *g, const dc_s
     }
     if (q->pairs > 0) {
         sim_rng_for(&rng, seed, TAG_PAIR, key);
-        DC_TRY(pairs(g, q->pairs, cz, &rng, objs));
+        DC_TRY(pairs(g, q->pairs, cz, &rng, objs, NULL, key));
     }
     if (q->compact_groups > 0) {
         sim_rng_for(&rng, seed, TAG_COMPACT, key);
-        DC_TRY(compact_groups(g, q->compact_groups, cz, &rng, objs));
+        DC_TRY(compact_groups(g, q->compact_groups, cz, &rng, objs, NULL, key));
     }
     DC_TRY(sim_field_project(f, &objs->v[first], objs->n - first, !g->pixel));
     size_t w = first;
@@ -218,20 +280,70 @@ dc_status sim_confound_populate(dc_sim_field *f, const sim_region *g, const dc_s
     }
     objs->n = w;
     /* the clusters */
-    if (q->foreground_groups > 0) {
-        sim_rng_for(&rng, seed, TAG_FOREGROUND, key);
-        DC_TRY(cluster_population(f, g, cfg, q->foreground_groups, DC_SIM_CLUSTER_KIND_FOREGROUND, 0.04, 0.08, 3, 10,
-                                  seed, key, &rng, objs, cl));
+    for (int j = 0; j < 3; j++) {
+        cluster_pop p;
+        if (!cluster_pop_get(cfg, j, &p)) continue;
+        sim_rng_for(&rng, seed, p.tag, key);
+        DC_TRY(cluster_population(f, g, cfg, p.mean, p.kind, p.z0, p.z1, p.n0, p.n1, seed, key, &rng, objs, cl));
     }
-    if (q->background_clusters > 0) {
-        sim_rng_for(&rng, seed, TAG_BACKGROUND, key);
-        DC_TRY(cluster_population(f, g, cfg, q->background_clusters, DC_SIM_CLUSTER_KIND_BACKGROUND, 0.25, 0.6, 20, 60,
-                                  seed, key, &rng, objs, cl));
+    return DC_STATUS_OK;
+}
+
+const char *dc_sim_confounder_kind_name(int kind)
+{
+    static const char *const names[] = {"lrg", "pair", "compact_group", "foreground", "background", "poor"};
+    return kind >= 0 && kind <= DC_SIM_CONFOUNDER_POOR ? names[kind] : "unknown";
+}
+
+/* The cluster populations of sim_confound_populate, listed: the same streams and draws. */
+static dc_status cluster_list(const sim_region *g, double mean, int kind, int lkind, double z0, double z1, double n0,
+                              double n1, uint64_t key, dc_rng *rng, sim_confounders *list)
+{
+    int n = (int)dc_rng_poisson(rng, mean * g->area);
+    DC_CHECK_ARG(n < (1 << 20), "confounders: %d clusters in one region; lower the density", n);
+    double a = pow(n0, -1.6), b = pow(n1, -1.6);
+    for (int k = 0; k < n; k++) {
+        dc_sim_cluster c;
+        dc_sim_object pos;
+        cluster_draw(g, kind, z0, z1, a, b, key, k, rng, &c, &pos);
+        DC_TRY(list_push(list, lkind, c.id, pos.ra, pos.dec, c.z, c.n200_mean, 0));
     }
-    if (q->failed_cut_clusters > 0) {
-        sim_rng_for(&rng, seed, TAG_POOR, key);
-        DC_TRY(cluster_population(f, g, cfg, q->failed_cut_clusters, DC_SIM_CLUSTER_KIND_POOR, cfg->z_min, cfg->z_max,
-                                  8, 19.5, seed, key, &rng, objs, cl));
+    return DC_STATUS_OK;
+}
+
+dc_status sim_confound_list(const sim_region *g, const dc_sim_field_config *cfg, uint64_t seed, uint64_t key,
+                            sim_confounders *out)
+{
+    DC_CHECK_ARG(!g->pixel, "confounders: listing needs a sky cell");
+    const dc_sim_confound_config *q = &cfg->confound;
+    const sim_cosmo *cz = sim_cosmo_get(cfg->model.h0, cfg->model.om);
+    dc_rng rng;
+    sim_objects scratch = {0}; /* the galaxies drawn, only for the draws' sake */
+    dc_status st = DC_STATUS_OK;
+    if (q->lrgs > 0) {
+        sim_rng_for(&rng, seed, TAG_LRG, key);
+        st = lrgs(g, q->lrgs, cz, &rng, &scratch);
+        for (size_t k = 0; k < scratch.n && st == DC_STATUS_OK; k++)
+            st = list_push(out, DC_SIM_CONFOUNDER_LRG, system_id(DC_SIM_CONFOUNDER_LRG, key, (int)k), scratch.v[k].ra,
+                           scratch.v[k].dec, scratch.v[k].z, 0, 1);
+    }
+    if (q->pairs > 0 && st == DC_STATUS_OK) {
+        sim_rng_for(&rng, seed, TAG_PAIR, key);
+        scratch.n = 0;
+        st = pairs(g, q->pairs, cz, &rng, &scratch, out, key);
+    }
+    if (q->compact_groups > 0 && st == DC_STATUS_OK) {
+        sim_rng_for(&rng, seed, TAG_COMPACT, key);
+        scratch.n = 0;
+        st = compact_groups(g, q->compact_groups, cz, &rng, &scratch, out, key);
+    }
+    sim_objects_free(&scratch);
+    DC_TRY(st);
+    for (int j = 0; j < 3; j++) {
+        cluster_pop p;
+        if (!cluster_pop_get(cfg, j, &p)) continue;
+        sim_rng_for(&rng, seed, p.tag, key);
+        DC_TRY(cluster_list(g, p.mean, p.kind, p.lkind, p.z0, p.z1, p.n0, p.n1, key, &rng, out));
     }
     return DC_STATUS_OK;
 }

@@ -423,4 +423,33 @@ dc_status dc_sim_survey_catalog(const dc_sim_survey *s, dc_sim_catalog_style sty
 dc_status dc_sim_survey_field(const dc_sim_survey *s, const dc_sim_field_config *cfg, double ra,
                               double dec, uint64_t key, dc_sim_field **out);
 
+/* The confounders of a sky region, listed without rendering a pixel (the dataset builder's hard
+ * negatives). Kinds: the three small systems (no cluster entry in a field) and the three
+ * confounder cluster kinds. */
+typedef enum dc_sim_confounder_kind {
+    DC_SIM_CONFOUNDER_LRG,        /* an isolated luminous red galaxy: its position */
+    DC_SIM_CONFOUNDER_PAIR,       /* a bright pair: its midpoint */
+    DC_SIM_CONFOUNDER_COMPACT,    /* a compact group: the centre its members are placed around */
+    DC_SIM_CONFOUNDER_FOREGROUND, /* the cluster kinds: the cluster's centre (its BCG) and its id */
+    DC_SIM_CONFOUNDER_BACKGROUND,
+    DC_SIM_CONFOUNDER_POOR
+} dc_sim_confounder_kind;
+const char *dc_sim_confounder_kind_name(int kind); /* "lrg", "pair", "compact_group", "foreground", ... */
+
+typedef struct dc_sim_confounder {
+    int kind;           /* dc_sim_confounder_kind */
+    int64_t id;         /* clusters: the id dc_sim_field's cluster list gives it; systems: unique */
+    double ra, dec, z;  /* degrees; redshift */
+    double n200;        /* clusters: the mean N200 drawn (members realise it); systems: 0 */
+    int n_members;      /* small systems: galaxies (LRG 1, pair 2, compact 4-8); clusters: 0 */
+} dc_sim_confounder;
+
+/* Every confounder of cfg's rates (cfg->confound, as survey:field would render it: the same
+ * streams of (survey seed, sky cell)) whose position lies in ra_min <= ra < ra_max, dec_min <=
+ * dec < dec_max, in sky-cell order. Only the positions are drawn: cost ~ the number of
+ * confounders. *out is malloc'ed (free()), NULL when *n is 0. */
+dc_status dc_sim_survey_confounders(const dc_sim_survey *s, const dc_sim_field_config *cfg, double ra_min,
+                                    double ra_max, double dec_min, double dec_max, dc_sim_confounder **out,
+                                    size_t *n);
+
 #endif

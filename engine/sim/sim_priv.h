@@ -123,6 +123,15 @@ int sim_confound_any(const dc_sim_confound_config *c);
  * (seed, id)); what cannot reach f (with a 64 px margin) is dropped. */
 dc_status sim_confound_populate(dc_sim_field *f, const sim_region *g, const dc_sim_field_config *cfg,
                                 uint64_t seed, uint64_t key, sim_objects *objs, sim_clusters *cl);
+/* A growable list of confounders (dc_sim_survey_confounders). */
+typedef struct sim_confounders {
+    dc_sim_confounder *v;
+    size_t n, cap;
+} sim_confounders;
+/* The confounders of cell g from the same streams as sim_confound_populate, positions only,
+ * appended to out (whatever their position: the caller keeps its region). */
+dc_status sim_confound_list(const sim_region *g, const dc_sim_field_config *cfg, uint64_t seed, uint64_t key,
+                            sim_confounders *out);
 /* Light added to the noiseless images before exposure (diffraction spikes of every star in
  * objs, satellite trails), so it gets photon noise and saturates like real light. */
 dc_status sim_artefacts_light(dc_sim_field *f, const dc_sim_field_config *cfg, const sim_objects *objs);

@@ -318,3 +318,44 @@ dc_status dc_sim_survey_field(const dc_sim_survey *s, const dc_sim_field_config 
     *out = f;
     return DC_STATUS_OK;
 }
+
+dc_status dc_sim_survey_confounders(const dc_sim_survey *s, const dc_sim_field_config *cfg, double ra_min,
+                                    double ra_max, double dec_min, double dec_max, dc_sim_confounder **out,
+                                    size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DC_CHECK_ARG(ra_min >= 0 && ra_max <= 360 && ra_min < ra_max && dec_min >= -90 && dec_max <= 90 && dec_min < dec_max,
+                 "sim survey confounders: region RA [%g, %g), Dec [%g, %g) must satisfy 0 <= RA min < max <= 360, "
+                 "-90 <= Dec min < max <= 90", ra_min, ra_max, dec_min, dec_max);
+    DC_TRY(sim_confound_check(&cfg->confound));
+    dc_sim_field_config c = *cfg;
+    c.model = s->cfg.model; /* as dc_sim_survey_field */
+    const double d2r = M_PI / 180;
+    sim_confounders list = {0};
+    dc_status st = DC_STATUS_OK;
+    long j0 = (long)floor((dec_min + 90) / CELL_DEG), j1 = (long)floor((fmin(dec_max, 89.999) + 90) / CELL_DEG);
+    long i0 = (long)floor(ra_min / CELL_DEG), i1 = (long)floor(fmin(ra_max, 359.999) / CELL_DEG);
+    for (long j = j0; j <= j1 && st == DC_STATUS_OK; j++)
+        for (long i = i0; i <= i1 && st == DC_STATUS_OK; i++) {
+            /* the cell, its key and its area exactly as dc_sim_survey_field builds them */
+            sim_region g = {.pixel = 0, .ra0 = i * CELL_DEG, .ra1 = (i + 1) * CELL_DEG,
+                            .dec0 = j * CELL_DEG - 90, .dec1 = (j + 1) * CELL_DEG - 90};
+            g.area = CELL_DEG * (sin(g.dec1 * d2r) - sin(g.dec0 * d2r)) / d2r;
+            size_t before = list.n;
+            st = sim_confound_list(&g, &c, s->cfg.seed, (uint64_t)(i * 1000 + j), &list);
+            size_t w = before; /* keep the region's */
+            for (size_t k = before; k < list.n; k++) {
+                const dc_sim_confounder *q = &list.v[k];
+                if (q->ra >= ra_min && q->ra < ra_max && q->dec >= dec_min && q->dec < dec_max) list.v[w++] = *q;
+            }
+            list.n = w;
+        }
+    if (st != DC_STATUS_OK || list.n == 0) {
+        free(list.v);
+        return st;
+    }
+    *out = list.v;
+    *n = list.n;
+    return DC_STATUS_OK;
+}

@@ -3,6 +3,10 @@
 --    centre (checked against the survey's truth through an independent TAN projection and against
 --    the pixels: the BCG is among the brightest), the paper's cuts, a split by cluster, the
 --    unseen-region set, bit-identical rebuilds, resuming, and a changed config refused;
+--  * background and hard-negative tiles (every kind of confounder, no target inside); the sky of
+--    the builder before vary/confounders/artefacts reproduced byte for byte with them off; the
+--    randomised sky (a cluster's look fixed across its cut-outs, conditions per cut-out); masked
+--    pixels as 0 in the PNGs, as detect takes them;
 --  * real-style FITS files written here with deepcee.fits_write (a fake field with TAN WCS whose
 --    g band is shifted by 12 px, so the bands must be registered through their own WCS) and a CSV
 --    catalogue with WHL12 columns (plus a redMaPPer one for the unseen set);
@@ -95,6 +99,23 @@ local function brightness(path, cx, cy, q)
   end
   table.sort(all)
   return peak, all[math.floor(q * #all)], channels
+end
+
+-- Largest and mean channel difference of two PNGs of the same size.
+local function png_diff(a, b)
+  local ia <close> = dc.png_read(a)
+  local ib <close> = dc.png_read(b)
+  local nx, ny = ia:size()
+  local mx, sum = 0, 0
+  for y = 0, ny - 1 do
+    for x = 0, nx - 1 do
+      local a1, a2, a3 = ia:get(x, y)
+      local b1, b2, b3 = ib:get(x, y)
+      local d = math.max(math.abs(a1 - b1), math.abs(a2 - b2), math.abs(a3 - b3))
+      mx, sum = math.max(mx, d), sum + math.abs(a1 - b1) + math.abs(a2 - b2) + math.abs(a3 - b3)
+    end
+  end
+  return {max = mx, mean = sum / (3 * nx * ny)}
 end
 
 -- ---------------------------------------------------------------- simulated survey
@@ -211,17 +232,29 @@ expect_error(function() datasets.build({out = tmp .. "/x", offests = 4}) end, "u
 expect_error(function() datasets.build({out = tmp .. "/x", cutout_px = 300, image_px = 64}) end, "max_offset")
 
 -- ---------------------------------------------------------------- background and hard negatives
--- the same survey with 5 background and 5 hard-negative tiles: the target rows are unchanged; no
+-- the same survey with 5 background and 7 hard-negative tiles: the target rows are unchanged; no
 -- cluster passing the cuts (checked on the survey's truth, every one of the region, through the
--- independent projection) lies in a negative tile; a hard negative is centred near a catalogue
--- object failing the cuts; both kinds reach both splits; a re-run resumes to the same manifest
+-- independent projection) lies in a negative tile; a hard negative is centred near its object: a
+-- catalogue object failing the cuts, or (confounders on, the default) one of the survey's
+-- confounders, listed here through survey:confounders (tests/c/test_sim_survey_confounders.c checks
+-- that listing against rendered fields); the 7 draws are stratified, so every kind of
+-- datasets.negative_kinds is there once; an isolated LRG is among the brightest pixels of its
+-- tile; both kinds reach both splits; a re-run resumes to the same manifest
 local neg = {}
 for k, v in pairs(sim) do neg[k] = v end
-neg.out, neg.background, neg.hard_negatives, neg.unseen, neg.test_fraction = tmp .. "/neg", 5, 5, false, 0.4
+neg.out, neg.background, neg.hard_negatives, neg.unseen, neg.test_fraction = tmp .. "/neg", 5, 7, false, 0.4
 local nrows = manifest.read((function() datasets.build(neg) return neg.out end)())
-local kinds, nsplit, targets_seen = {}, {}, 0
+local kinds, nsplit, targets_seen, objects = {}, {}, 0, {}
 local catrow = {}
 for k = 1, cat.nrows do catrow[cat.cols.id[k]] = k end
+local listed = {}
+do
+  local s <close> = dc.sim_survey({seed = sim.seed, ra_min = sim.ra_min, ra_max = sim.ra_max, dec_min = sim.dec_min,
+    dec_max = sim.dec_max, vary = true})
+  for _, q in ipairs(s:confounders({confounders = true}, sim.ra_min, sim.ra_max, sim.dec_min, sim.dec_max)) do
+    listed[q.kind .. "-" .. q.id] = q
+  end
+end
 for _, r in ipairs(nrows) do
   kinds[r.kind] = (kinds[r.kind] or 0) + 1
   if r.kind == "target" then
@@ -240,25 +273,169 @@ for _, r in ipairs(nrows) do
     end
     assert(inside == 0, r.file .. ": " .. inside .. " target clusters inside a " .. r.kind .. " tile")
     if r.kind == "hard_negative" then
-      local k = assert(catrow[r.id], r.id .. " is not a catalogue object")
-      local c = cat.cols
-      assert(not (c.z[k] > 0.1 and c.z[k] < 0.2 and c.n200[k] >= 20 and c.dec[k] > 0), r.id .. " passes the cuts")
-      local t = truth[sim_id[r.id]]
-      local x, y = sky_to_image(r, t.ra, t.dec, cfg.image_px)
+      local ra, dec
+      if catrow[r.id] then
+        objects.failed_cut = (objects.failed_cut or 0) + 1
+        local k, c = catrow[r.id], cat.cols
+        assert(not (c.z[k] > 0.1 and c.z[k] < 0.2 and c.n200[k] >= 20 and c.dec[k] > 0), r.id .. " passes the cuts")
+        ra, dec = truth[sim_id[r.id]].ra, truth[sim_id[r.id]].dec
+      else
+        local q = assert(listed[r.id], r.id .. " is neither a catalogue object nor a listed confounder")
+        objects[q.kind] = (objects[q.kind] or 0) + 1
+        ra, dec = q.ra, q.dec
+        close(r.ra, q.ra, 1e-6, r.id .. " ra")
+        close(r.z, q.z, 1e-6, r.id .. " z")
+      end
+      local x, y = sky_to_image(r, ra, dec, cfg.image_px)
       local m = (cfg.max_offset / r.scale) + 1
       assert(math.abs(x - cfg.image_px / 2) <= m and math.abs(y - cfg.image_px / 2) <= m,
         string.format("%s: the object at (%.1f, %.1f) is not at the tile centre within the offset", r.file, x, y))
+      if r.id:match("^lrg%-") then
+        local peak, p98 = brightness(r.path, x, y, 0.98)
+        assert(peak >= p98, string.format("%s: no bright galaxy at the listed LRG (%d < %d)", r.file, peak, p98))
+      end
     end
   end
 end
 assert(targets_seen == #read_rows, "target rows " .. targets_seen .. " vs " .. #read_rows)
-assert(kinds.background == 5 and kinds.hard_negative == 5, "5 + 5 negative tiles expected")
+assert(kinds.background == 5 and kinds.hard_negative == 7, "5 + 7 negative tiles expected")
+for _, k in ipairs(datasets.negative_kinds) do
+  assert(objects[k] == 1, string.format("hard negatives: %s drawn %s times, expected once (stratified)", k,
+    tostring(objects[k])))
+end
 assert(nsplit.backgroundtrain and nsplit.backgroundtest and nsplit.hard_negativetrain and nsplit.hard_negativetest,
   "negative tiles in both splits")
 local nman = read(neg.out .. "/manifest.csv")
 datasets.build(neg)
 assert(read(neg.out .. "/manifest.csv") == nman, "a resumed build with negatives changed the manifest")
 expect_error(function() datasets.build({out = tmp .. "/x", background = -1}) end, "background")
+
+-- ---------------------------------------------------------------- the sky of the earlier builder
+-- vary, confounders and artefacts off reproduce the dataset of the builder before they existed
+-- byte for byte: the FNV-1a hash below is over (file name, PNG bytes) of every image, in file-name
+-- order, recorded from commit d7213a1 (lua/dataset.lua before vary/confounders/artefacts, built
+-- with RelWithDebInfo gcc on x86-64) with this same config. A deliberate change of the base sky
+-- changes it: re-record it then from a build of that change with the three keys off.
+local function fnv(str, h)
+  h = h or -3750763034362895579
+  for k = 1, #str do h = (h ~ str:byte(k)) * 1099511628211 end
+  return h
+end
+local old = {}
+for k, v in pairs(neg) do old[k] = v end
+old.out, old.hard_negatives, old.vary, old.confounders, old.artefacts = tmp .. "/old", 5, false, false, false
+datasets.build(old)
+local orows = manifest.read(old.out)
+table.sort(orows, function(a, b) return a.file < b.file end)
+local h
+for _, r in ipairs(orows) do h = fnv(read(r.path), fnv(r.file, h)) end
+assert(#orows == 50 and h == 0x6bc6528d4e2e4f83, string.format("the sky without vary/confounders/artefacts " ..
+  "changed: %d images, hash 0x%016x (recorded: 50, 0x6bc6528d4e2e4f83)", #orows, h))
+-- its dataset.lua is the old builder's (no vary/confounders/artefacts keys), so folders built before
+-- resume with the keys off and are refused with them on
+assert(not read(old.out .. "/dataset.lua"):find("vary", 1, true), "keys at false written to dataset.lua")
+local on = {}
+for k, v in pairs(old) do on[k] = v end
+on.vary = nil
+expect_error(function() datasets.build(on) end, "another config", old.out)
+
+-- ---------------------------------------------------------------- the randomised sky
+-- every target cut-out of the first build is the survey:field the builder describes (rendered here
+-- again with datasets.sky and the key sim_id * 16 + k: the same PNG bytes); its cluster has one
+-- look in all its cut-outs (the survey's vary: catalogue and cut-outs agree) and the looks differ
+-- between clusters; each cut-out has its own conditions (seeing, depth)
+do
+  local s <close> = dc.sim_survey({seed = sim.seed, ra_min = sim.ra_min, ra_max = sim.ra_max, dec_min = sim.dec_min,
+    dec_max = sim.dec_max, vary = true})
+  local look_keys = {"rs_offset", "rs_slope", "rs_scatter", "c_factor", "q", "theta", "gap", "miscentre_kpc",
+    "sub_frac", "sub_kpc", "gap_kind", "bimodal"}
+  local looks, seeing, depth, nimg = {}, {}, {}, 0
+  local lo, hi = {cfg.lo_i, cfg.lo_r, cfg.lo_g}, {cfg.hi_i, cfg.hi_r, cfg.hi_g}
+  for i, r in ipairs(read_rows) do
+    local k = math.tointeger(r.file:match("_(%d+)%.png$"))
+    local path = i == 1 and again.out .. "/" .. r.file or r.path -- (the resume test overwrote the first)
+    local f <close> = s:field(datasets.sky(cfg, cfg.cutout_px), r.img_ra, r.img_dec, sim_id[r.id] * 16 + k)
+    local again_png = tmp .. "/again.png"
+    f:composite(again_png, {size = cfg.image_px, stretch = "sqrt", lo = lo, hi = hi})
+    -- (the manifest keeps img_ra, img_dec to 10 digits, ~1e-4 px: the pictures agree to rounding)
+    local d = png_diff(again_png, path)
+    assert(d.max <= 2 and d.mean < 0.01, string.format("%s is not the field datasets.sky describes (max %d, mean %.3f)",
+      r.file, d.max, d.mean))
+    local c
+    for _, x in ipairs(f:clusters()) do if x.id == sim_id[r.id] then c = x end end
+    assert(c, r.file .. ": its cluster is not in the field")
+    local look = {}
+    for _, key in ipairs(look_keys) do look[#look + 1] = tostring(c[key]) end
+    look = table.concat(look, " ")
+    assert(looks[r.id] == nil or looks[r.id] == look, r.id .. ": its look differs between cut-outs")
+    looks[r.id] = look
+    local info = f:info()
+    assert(info.vary, r.file .. ": rendered without vary")
+    seeing[string.format("%.6f", info.seeing[2])], depth[string.format("%.6f", info.depth)] = true, true
+    nimg = nimg + 1
+  end
+  local distinct, nsee, ndepth = {}, 0, 0
+  for _, l in pairs(looks) do distinct[l] = true end
+  local nlooks, nclus = 0, 0
+  for _ in pairs(distinct) do nlooks = nlooks + 1 end
+  for _ in pairs(looks) do nclus = nclus + 1 end
+  for _ in pairs(seeing) do nsee = nsee + 1 end
+  for _ in pairs(depth) do ndepth = ndepth + 1 end
+  assert(nlooks == nclus, nlooks .. " distinct looks for " .. nclus .. " clusters")
+  assert(nsee == nimg and ndepth == nimg, string.format("%d images with %d seeings, %d depths", nimg, nsee, ndepth))
+end
+
+-- ---------------------------------------------------------------- masked pixels
+-- with masked stripes forced (datasets.sky wrapped to add masked_stripes = 15 per field, the
+-- simulator's NaN bands), every PNG equals the composite detect would make of the same field:
+-- its g, r, i FITS (field:write, NaN kept) with non-finite pixels set to 0, area-resampled and
+-- stretched (dc.composite) -- so NaN never reaches a picture; the summary counts the masked ones
+do
+  local sky = datasets.sky
+  datasets.sky = function(c, n)
+    local t = sky(c, n)
+    t.masked_stripes = 15
+    return t
+  end
+  local mk = {}
+  for k, v in pairs(sim) do mk[k] = v end
+  mk.out, mk.unseen, mk.max_clusters, mk.offsets = tmp .. "/masked", false, 2, 2
+  local ok, _, _, stats = pcall(datasets.build, mk)
+  datasets.sky = sky
+  assert(ok, tostring(_))
+  local s <close> = dc.sim_survey({seed = sim.seed, ra_min = sim.ra_min, ra_max = sim.ra_max, dec_min = sim.dec_min,
+    dec_max = sim.dec_max, vary = true})
+  local lo, hi = {cfg.lo_i, cfg.lo_r, cfg.lo_g}, {cfg.hi_i, cfg.hi_r, cfg.hi_g}
+  local fcfg = datasets.sky(cfg, cfg.cutout_px)
+  fcfg.masked_stripes = 15
+  local with_nan, mostly = 0, 0
+  for _, r in ipairs(manifest.read(mk.out)) do
+    local k = math.tointeger(r.file:match("_(%d+)%.png$"))
+    local f <close> = s:field(fcfg, r.img_ra, r.img_dec, sim_id[r.id] * 16 + k)
+    f:write(tmp, "masked", {preview_size = 16})
+    local small, bad = {}, 0
+    for _, b in ipairs({"g", "r", "i"}) do
+      local img <close> = dc.fits_read(tmp .. "/masked-" .. b .. ".fits")
+      local nb, all = img:nonfinite()
+      bad = math.max(bad, nb / all)
+      img:fill_nonfinite(0)
+      small[b] = img:resample(cfg.image_px, cfg.image_px)
+    end
+    local rgb <close> = dc.composite(small.g, small.r, small.i, {method = "sqrt", lo = lo, hi = hi})
+    for _, b in ipairs({"g", "r", "i"}) do small[b]:free() end
+    rgb:write_png(tmp .. "/masked-ref.png")
+    local d = png_diff(tmp .. "/masked-ref.png", r.path)
+    assert(d.max <= 2 and d.mean < 0.01, string.format("%s: not the NaN-as-0 composite of its field (max %d, mean %.3f)",
+      r.file, d.max, d.mean))
+    if bad > 0 then with_nan = with_nan + 1 end
+    if bad > datasets.max_masked then mostly = mostly + 1 end
+  end
+  print(string.format("test_dataset: masked stripes forced: %d of %d cut-outs masked, %d over %.0f %%", with_nan,
+    #manifest.read(mk.out), mostly, 100 * datasets.max_masked))
+  assert(with_nan >= 2, "only " .. with_nan .. " cut-outs with masked pixels: the test needs some")
+  assert(stats.masked_images == with_nan and stats.mostly_masked == mostly, string.format("summary: %d masked, %d " ..
+    "mostly; measured %d, %d", stats.masked_images, stats.mostly_masked, with_nan, mostly))
+end
 
 -- ---------------------------------------------------------------- real-style FITS files
 
