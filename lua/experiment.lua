@@ -45,8 +45,12 @@ local function whole_fields(spec, weights, compare)
     print("  whole fields: skipped (the fields are simulated; this run's data are real)")
     return nil
   end
+  -- the held-out fields are drawn like the training sky (the dataset's sky keys)
+  local d = spec.data or {}
+  local function key(k) if d[k] == nil then return fieldeval.defaults[k] end return d[k] end
   local r = fieldeval.run({weights = weights, out = spec.out .. "/fields", seed = spec.train.seed, fields = n,
-    field_px = spec.field_px or fieldeval.defaults.field_px})
+    field_px = spec.field_px or fieldeval.defaults.field_px, vary = key("vary"), confounders = key("confounders"),
+    artefacts = key("artefacts")})
   local section = report.write_fields(spec.out, r, {simulated = true, compare = compare,
     fp_text = fieldeval.fp_kinds_text(r)})
   return section, r
