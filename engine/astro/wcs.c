@@ -68,6 +68,33 @@ dc_status dc_wcs_from_header(const dc_fits_header *h, dc_wcs **out)
     if (!text) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "%s: out of memory", origin);
     for (int i = 0; i < n; i++) memcpy(text + 80 * (size_t)i, dc_fits_header_card(h, i), 80);
     text[80 * (size_t)n] = 0;
+    /* WCSLIB 7.12's header parser overruns a buffer on a string value without its closing quote
+     * (found by fuzz/fuzz_fits): such a card is an error here, before WCSLIB sees it */
+    for (int i = 0; i < n; i++) {
+        const char *card = text + 80 * (size_t)i;
+        if (card[8] != '=' || card[9] != ' ') continue;
+        int k = 10;
+        while (k < 80 && card[k] == ' ') k++;
+        if (k >= 80 || card[k] != '\'') continue;
+        int closed = 0;
+        for (k++; k < 80; k++)
+            if (card[k] == '\'') {
+                if (k + 1 < 80 && card[k + 1] == '\'') k++; /* '' is a quote inside the string */
+                else {
+                    closed = 1;
+                    break;
+                }
+            }
+        if (!closed) {
+            char key[9];
+            memcpy(key, card, 8);
+            key[8] = 0;
+            for (int j = 7; j >= 0 && key[j] == ' '; j--) key[j] = 0;
+            free(text);
+            return DC_FAIL(DC_STATUS_FORMAT, "%s: header card %d (%s) has a string value without its closing quote; "
+                           "the header is damaged: fix or remove that card", origin, i + 1, key);
+        }
+    }
     int st = wcspih(text, n, WCSHDR_all, 0, &nreject, &nwcs, &all);
     free(text);
     if (st) return DC_FAIL(DC_STATUS_FORMAT, "%s: WCSLIB cannot parse the header: %s", origin, wcs_errmsg[st]);

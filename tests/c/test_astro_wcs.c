@@ -267,11 +267,35 @@ static void rejected_frames(void)
     }
 }
 
+/* A header whose CUNIT1 string lacks its closing quote crashed WCSLIB 7.12's parser (found by
+ * fuzz/fuzz_fits; the input is kept in the fuzz corpus): now an error naming the card. */
+static void unterminated_string(void)
+{
+    const char *src = getenv("DEEPCEE_SOURCE_DIR");
+    if (!src) {
+        CHECK(0, "DEEPCEE_SOURCE_DIR is not set (ctest sets it)");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fuzz/corpus/fits/regress-unterminated-cunit.fits", src);
+    dc_image *img = NULL;
+    dc_fits_header *h = NULL;
+    CHECK_OK(dc_fits_image_read(path, 0, NULL, &img, &h));
+    if (h) {
+        dc_wcs *w = NULL;
+        CHECK_FAILS(dc_wcs_from_header(h, &w), DC_STATUS_FORMAT, "(CUNIT1) has a string value without its closing quote");
+        dc_wcs_free(w);
+    }
+    dc_image_free(img);
+    dc_fits_header_free(h);
+}
+
 int main(void)
 {
     tan_constructor();
     other_projections();
     subimage_and_cutout();
     rejected_frames();
+    unterminated_string();
     return dc_test_finish("test_astro_wcs");
 }
