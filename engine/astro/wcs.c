@@ -51,7 +51,10 @@ static dc_status wcs_ready(dc_wcs *w, const char *origin)
         return DC_FAIL(DC_STATUS_FORMAT, "%s: RADESYS = 'FK5' with EQUINOX = %g; only J2000 is supported", origin, w->p.equinox);
     /* a singular linear transform maps the whole image to a line: reject it rather than compute
      * positions from it */
-    const double *m = w->p.lin.piximg;
+    /* CDELT_i x PC_ij (WCSLIB keeps a CD matrix as PC with unit CDELT); lin.piximg is not set
+     * for a unit matrix (found by fuzz/fuzz_fits) */
+    const double *pc = w->p.pc, *cdelt = w->p.cdelt;
+    const double m[4] = {cdelt[0] * pc[0], cdelt[0] * pc[1], cdelt[1] * pc[2], cdelt[1] * pc[3]};
     double det = m[0] * m[3] - m[1] * m[2], size = 0.5 * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2] + m[3] * m[3]);
     if (!(fabs(det) > 1e-10 * size) || !isfinite(det))
         return DC_FAIL(DC_STATUS_FORMAT, "%s: the WCS pixel-to-sky matrix (CD or PC x CDELT) is singular "

@@ -253,6 +253,20 @@ static void rejected_frames(void)
         dc_wcs_free(w);
         dc_fits_header_free(h);
     }
+    /* CDELT alone (a unit PC matrix: WCSLIB leaves lin.piximg unset; found by fuzz_fits) parses */
+    dc_fits_header *hd = NULL;
+    CHECK_OK(dc_fits_header_new(&hd));
+    if (hd) {
+        CHECK_OK(dc_fits_header_set_string(hd, "CTYPE1", "RA---TAN", NULL));
+        CHECK_OK(dc_fits_header_set_string(hd, "CTYPE2", "DEC--TAN", NULL));
+        const struct { const char *k; double v; } kv[] = {{"CRPIX1", 50}, {"CRPIX2", 50}, {"CRVAL1", 150},
+                                                          {"CRVAL2", 20}, {"CDELT1", -1.1e-4}, {"CDELT2", 1.1e-4}};
+        for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) CHECK_OK(dc_fits_header_set_double(hd, kv[k].k, kv[k].v, NULL));
+        dc_wcs *w = NULL;
+        CHECK_OK(dc_wcs_from_header(hd, &w));
+        dc_wcs_free(w);
+        dc_fits_header_free(hd);
+    }
     /* CD2_1 making the rows proportional: [[-a, 0], [-a, 0]] has determinant 0 */
     dc_fits_header *h = frame_header("RA---TAN", "DEC--TAN", NULL, 0);
     if (h) {
