@@ -410,15 +410,31 @@ dc_status dc_weights_load(const char *path, dc_weights **out)
             st = corrupt(path, "bad tensor shape");
             goto done;
         }
-        float *data = malloc(n * sizeof *data);
-        if (!data) {
+        /* the buffer grows with the data actually read, so a damaged header claiming billions of
+         * elements fails as truncated instead of allocating them first (found by fuzz_weights) */
+        size_t cap = n < (1u << 20) ? n : (1u << 20);
+        float *data = malloc((cap ? cap : 1) * sizeof *data);
+        int ok = data != NULL, oom = !data;
+        for (size_t off = 0; ok && off < n; off += (1u << 20)) {
+            size_t cnt = n - off < (1u << 20) ? n - off : (1u << 20);
+            if (off + cnt > cap) {
+                size_t grow = cap * 2 < off + cnt ? off + cnt : cap * 2;
+                if (grow > n) grow = n;
+                float *bigger = realloc(data, grow * sizeof *data);
+                if (!bigger) {
+                    ok = 0;
+                    oom = 1;
+                    break;
+                }
+                data = bigger;
+                cap = grow;
+            }
+            ok = rd(&r, data + off, cnt * sizeof(float));
+        }
+        if (oom) {
+            free(data);
             st = DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory reading tensor %s of %s", name, path);
             goto done;
-        }
-        int ok = 1;
-        for (size_t off = 0; ok && off < n; off += (1u << 24)) {
-            size_t cnt = n - off < (1u << 24) ? n - off : (1u << 24);
-            ok = rd(&r, data + off, cnt * sizeof(float));
         }
         if (!ok) {
             free(data);
