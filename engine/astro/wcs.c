@@ -69,7 +69,20 @@ dc_status dc_wcs_from_header(const dc_fits_header *h, dc_wcs **out)
     struct wcsprm *all = NULL;
     char *text = malloc((size_t)n * 80 + 1);
     if (!text) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "%s: out of memory", origin);
-    for (int i = 0; i < n; i++) memcpy(text + 80 * (size_t)i, dc_fits_header_card(h, i), 80);
+    /* only cards FITS allows reach WCSLIB: printable ASCII with a keyword of A-Z, 0-9, '-', '_'
+     * (WCSLIB 7.12's parser crashes on some others: found by fuzz/fuzz_fits); others, which
+     * cannot be WCS keywords, are left out */
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        const char *card = dc_fits_header_card(h, i);
+        int good = 1;
+        for (int k = 0; k < 80 && good; k++) good = card[k] >= 0x20 && card[k] <= 0x7e;
+        for (int k = 0; k < 8 && good; k++)
+            good = (card[k] >= 'A' && card[k] <= 'Z') || (card[k] >= '0' && card[k] <= '9') || card[k] == '-' ||
+                   card[k] == '_' || card[k] == ' ';
+        if (good) memcpy(text + 80 * (size_t)kept++, card, 80);
+    }
+    n = kept;
     text[80 * (size_t)n] = 0;
     /* WCSLIB 7.12's header parser overruns a buffer on a string value without its closing quote
      * (found by fuzz/fuzz_fits): such a card is an error here, before WCSLIB sees it */
@@ -94,8 +107,8 @@ dc_status dc_wcs_from_header(const dc_fits_header *h, dc_wcs **out)
             key[8] = 0;
             for (int j = 7; j >= 0 && key[j] == ' '; j--) key[j] = 0;
             free(text);
-            return DC_FAIL(DC_STATUS_FORMAT, "%s: header card %d (%s) has a string value without its closing quote; "
-                           "the header is damaged: fix or remove that card", origin, i + 1, key);
+            return DC_FAIL(DC_STATUS_FORMAT, "%s: header card %s has a string value without its closing quote; "
+                           "the header is damaged: fix or remove that card", origin, key);
         }
     }
     int st = wcspih(text, n, WCSHDR_all, 0, &nreject, &nwcs, &all);
