@@ -336,6 +336,12 @@ static dc_status read_image(fitsfile *f, const char *origin, dc_image **out)
     for (int k = 2; k < naxis; k++)
         if (naxes[k] != 1) return DC_FAIL(DC_STATUS_FORMAT, "%s is a %d-D cube (NAXIS%d = %lld); only 2-D images are read", origin, naxis, k + 1, (long long)naxes[k]);
     if (naxes[0] > INT32_MAX / 2 || naxes[1] > INT32_MAX / 2) return DC_FAIL(DC_STATUS_FORMAT, "%s: image too large (%lld x %lld)", origin, (long long)naxes[0], (long long)naxes[1]);
+    /* the last pixel first: a damaged header claiming more pixels than the file holds fails here,
+     * before the image is allocated (found by fuzz/fuzz_fits) */
+    float last;
+    if (fits_read_img(f, TFLOAT, naxes[0] * naxes[1], 1, NULL, &last, &anynul, &st))
+        return DC_FITS_FAIL(DC_STATUS_FORMAT, st, "%s: the header says %lld x %lld pixels but the file ends before "
+                            "them (truncated or corrupt file?)", origin, (long long)naxes[0], (long long)naxes[1]);
     dc_image *img;
     DC_TRY(dc_image_new(&img, (int)naxes[0], (int)naxes[1]));
     if (fits_read_img(f, TFLOAT, 1, naxes[0] * naxes[1], NULL, img->data, &anynul, &st)) {

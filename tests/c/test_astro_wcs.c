@@ -302,6 +302,11 @@ static void unterminated_string(void)
     }
     dc_image_free(img);
     dc_fits_header_free(h);
+    /* a header claiming 2.2e9 pixels in a small file: an error before the image is allocated */
+    snprintf(path, sizeof path, "%s/fuzz/corpus/fits/regress-huge-naxis.fits", src);
+    img = NULL;
+    CHECK_FAILS(dc_fits_image_read(path, 0, NULL, &img, NULL), DC_STATUS_FORMAT, "but the file ends before them");
+    dc_image_free(img);
     /* cards with NUL and other bytes FITS forbids crashed WCSLIB's parser: they are left out, and
      * what remains (here CD1_1 etc. of a readable block) still parses or fails with a message */
     snprintf(path, sizeof path, "%s/fuzz/corpus/fits/regress-binary-cards.fits", src);
