@@ -7,6 +7,7 @@ local dc = require("deepcee")
 local util = require("deepcee_util")
 local nets = require("nets")
 local triplets = require("triplets")
+local train_dihedral_point = require("train").dihedral_point
 
 local M = {}
 
@@ -19,6 +20,8 @@ M.defaults = {
   overlap = 0.25,             -- tile overlap, as a fraction of the tile
   merge_iou = 0.3,            -- candidates of overlapping tiles merged above this IoU
   max_per_tile = 20,
+  tta = 1,                    -- grid symmetries each tile is seen under (1, 2, 4 or 8), scores averaged
+  core = true,                -- a tile keeps only candidates centred in its own part of the field
   quiet = false,
 }
 
@@ -28,7 +31,15 @@ M.ranges = {
   overlap = {0, 0.9},         -- 0.9: a tile advances by a tenth of itself; more is no gain
   merge_iou = {0, 1},
   max_per_tile = {1, 10000, "integer"},
+  tta = {1, 8, "integer"},
 }
+
+-- The grid symmetries (engine/astro/astro.h numbering) of tta = 1, 2, 4, 8: the identity, the
+-- mirror, the half turn and its mirror, then the quarter turns and theirs.
+M.tta_order = {0, 4, 2, 6, 1, 5, 3, 7}
+
+-- Boxes of the passes of one tile that overlap by more than this IoU are one candidate.
+M.tta_iou = 0.5
 
 -- A tile whose masked (NaN or infinite) fraction, in any band, is above this is skipped.
 M.max_tile_masked = 0.5
@@ -110,10 +121,85 @@ local function notes_text(notes, paths, ntiles)
   return table.concat(t, "\n") .. "\n"
 end
 
+-- A box {ymin, xmin, ymax, xmax} found in a size x size tile seen under grid symmetry t, in the
+-- untransformed tile's coordinates: the mirrors (t >= 4) are their own inverses, a turn by k
+-- quarters is undone by 4 - k.
+function M.undo_box(t, box, size)
+  local inv = t >= 4 and t or (4 - t) % 4
+  local x1, y1 = train_dihedral_point(inv, box[2], box[1], size, size)
+  local x2, y2 = train_dihedral_point(inv, box[4], box[3], size, size)
+  return {math.min(y1, y2), math.min(x1, x2), math.max(y1, y2), math.max(x1, x2)}
+end
+
+-- Of tiles of side `tile` starting at the coordinates `starts` along one axis, the start of the
+-- one whose centre is nearest to the coordinate v (ties go to the earlier tile). With core = true
+-- each part of the field is judged by the tile that sees it most centrally, which is where the
+-- training images put their clusters (within max_offset of the centre).
+function M.tile_owner(starts, tile, v)
+  local best, bd = nil, math.huge
+  for _, s in ipairs(starts) do
+    local dist = math.abs(v - (s + 0.5 * tile))
+    if dist < bd then best, bd = s, dist end
+  end
+  return best
+end
+
+local function iou(a, b)
+  local h = math.min(a[3], b[3]) - math.max(a[1], b[1])
+  local w = math.min(a[4], b[4]) - math.max(a[2], b[2])
+  if h <= 0 or w <= 0 then return 0 end
+  local inter = h * w
+  return inter / ((a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter)
+end
+M.iou = iou
+
+-- Fuse the detections of the passes of one tile (passes[p]: {{score, box}, ...}, one list per
+-- symmetry, boxes in the same coordinates): greedily by score, a candidate takes from every pass
+-- its best not yet taken box overlapping it by more than iou_min; its score is the mean over the
+-- passes of the scores taken (a pass that has no such box adds 0), its box the score-weighted
+-- mean. With one pass this returns the pass's list. Returns {{score, box, n (passes found)}}, best first.
+function M.fuse(passes, iou_min)
+  local np = #passes
+  if np == 1 then
+    local out = {}
+    for k, d in ipairs(passes[1]) do out[k] = {score = d.score, box = d.box, n = 1} end
+    return out
+  end
+  local all = {}
+  for p, list in ipairs(passes) do
+    for _, d in ipairs(list) do all[#all + 1] = {score = d.score, box = d.box, pass = p} end
+  end
+  table.sort(all, function(a, b) if a.score ~= b.score then return a.score > b.score end return a.pass < b.pass end)
+  local out = {}
+  for _, seed in ipairs(all) do
+    if not seed.taken then
+      seed.taken = true
+      local got = {[seed.pass] = seed}
+      for _, d in ipairs(all) do -- best first, so the first fit of each pass is its best
+        if not d.taken and not got[d.pass] and iou(seed.box, d.box) > iou_min then
+          got[d.pass], d.taken = d, true
+        end
+      end
+      local sum, n, b = 0, 0, {0, 0, 0, 0}
+      for _, d in pairs(got) do
+        sum, n = sum + d.score, n + 1
+        for j = 1, 4 do b[j] = b[j] + d.score * d.box[j] end
+      end
+      for j = 1, 4 do b[j] = b[j] / sum end
+      out[#out + 1] = {score = sum / np, box = b, n = n}
+    end
+  end
+  table.sort(out, function(a, b) return a.score > b.score end)
+  return out
+end
+
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
 -- in full-resolution 0-based FITS pixels (y up), best first.
 function M.run(user)
   local cfg = util.config(M.defaults, user, "detect", M.ranges)
+  if not (cfg.tta == 1 or cfg.tta == 2 or cfg.tta == 4 or cfg.tta == 8) then
+    error(string.format("detect: tta=%d: give 1, 2, 4 or 8 (the grid symmetries each tile is seen under)", cfg.tta), 0)
+  end
   local paths = {g = cfg.g, r = cfg.r, i = cfg.i}
   if cfg.dir ~= "" then paths.g, paths.r, paths.i = find_bands(cfg.dir)
   elseif cfg.g == "" or cfg.r == "" or cfg.i == "" then
@@ -168,6 +254,8 @@ function M.run(user)
     if s[#s] ~= n - tile then s[#s + 1] = n - tile end
     return s
   end
+  -- core: a candidate counts only from the tile that sees its centre most centrally
+  local function owns(list, s0, v) return M.tile_owner(list, tile, v) == s0 end
   local cand = {}
   local xs, ys = starts(sx), starts(sy)
   local any_masked = notes.masked.g + notes.masked.r + notes.masked.i > 0
@@ -198,14 +286,23 @@ function M.run(user)
       do
       local tiles = {}
       for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
-      local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
-      local tensor <close> = t_rgb:to_tensor()
-      for _, d in ipairs(model:detect(tensor, cfg.max_per_tile)) do
-        if d.score >= cfg.threshold then
+      local passes = {}
+      for p = 1, cfg.tta do
+        local t = M.tta_order[p]
+        local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
+        if t ~= 0 then t_rgb:dihedral(t) end
+        local tensor <close> = t_rgb:to_tensor()
+        local list = model:detect(tensor, cfg.max_per_tile)
+        for _, d in ipairs(list) do d.box = M.undo_box(t, d.box, tile) end
+        passes[p] = list
+      end
+      for k = 1, 3 do tiles[k]:free() end
+      for _, d in ipairs(M.fuse(passes, M.tta_iou)) do
+        local cy, cx = 0.5 * (d.box[1] + d.box[3]), 0.5 * (d.box[2] + d.box[4])
+        if d.score >= cfg.threshold and (not cfg.core or (owns(xs, x0, cx + x0) and owns(ys, y0, cy + y0))) then
           cand[#cand + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0}}
         end
       end
-      for k = 1, 3 do tiles[k]:free() end
       end
       ::next_tile::
       done = done + 1

@@ -63,6 +63,7 @@ M.defaults = {
   artefacts = true,           -- spikes, trails, masked stripes and edges, gradients
   sky = {},                   -- overrides of survey:field's config on top (seeing, lrgs, vary = {...}, ...)
   survey = {},                -- overrides of sim_survey's config on top (model = {...}, density, ...)
+  detect = {},                -- detect's keys for every field (tta, core, overlap, merge_iou, max_per_tile)
   -- the paper's cuts, as the training set (lua/dataset.lua)
   cut_z_min = dataset.defaults.cut_z_min, cut_z_max = dataset.defaults.cut_z_max,
   cut_n200_min = dataset.defaults.cut_n200_min, cut_dec_min = dataset.defaults.cut_dec_min,
@@ -250,6 +251,12 @@ local function check(cfg)
   for _, k in ipairs({"seed", "ra_min", "ra_max", "dec_min", "dec_max"}) do
     need(cfg.survey[k] == nil, "survey may not set %s (seed and region are fieldeval's own keys)", k)
   end
+  for _, k in ipairs({"g", "r", "i", "dir", "weights", "out", "threshold", "quiet"}) do
+    need(cfg.detect[k] == nil, "detect may not set %s (fieldeval sets it for every field)", k)
+  end
+  for k in pairs(cfg.detect) do
+    need(detect.defaults[k] ~= nil, "detect has no key '%s' (known: tta, core, overlap, merge_iou, max_per_tile)", tostring(k))
+  end
   M.thresholds(cfg.step)
 end
 
@@ -285,6 +292,11 @@ end
 
 local function rm(path) os.remove(path) end
 
+-- How the false-positive summary names the simulator's confounder kinds.
+M.confounder_names = {lrg = "isolated LRGs", pair = "galaxy pairs", compact_group = "compact groups",
+  foreground = "foreground groups (z < 0.08)", background = "background clusters (0.25 < z < 0.6)",
+  poor = "poor clusters failing the N200 cut"}
+
 -- Render, detect and collect one field. Returns the field's record for score() and fields.json.
 local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weights)
   local n = cfg.field_px
@@ -308,8 +320,10 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
   f:write(dir, "field", {preview_size = 256})
   local t_render = dc.now() - t0
   t0 = dc.now()
-  local cands = detect.run({g = dir .. "/field-g.fits", r = dir .. "/field-r.fits", i = dir .. "/field-i.fits",
-    threshold = 0, quiet = true, out = dir, weights = weights})
+  local dcfg = {g = dir .. "/field-g.fits", r = dir .. "/field-r.fits", i = dir .. "/field-i.fits",
+    threshold = 0, quiet = true, out = dir, weights = weights}
+  for key, v in pairs(cfg.detect) do dcfg[key] = v end
+  local cands = detect.run(dcfg)
   local t_detect = dc.now() - t0
   if not cfg.keep then
     for _, b in ipairs({"g", "r", "i"}) do rm(dir .. "/field-" .. b .. ".fits") end
@@ -340,6 +354,16 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
         what = in_whl[c.id] and "catalogued clusters failing the cuts" or "uncatalogued clusters (N200 < 8)"
       end
       others[#others + 1] = {ra = c.bcg_ra, dec = c.bcg_dec, z = c.z, n200 = c.n200, kind = c.kind, what = what}
+    end
+  end
+  -- and the confounders the field renders (docs/sky-confounders.md), not truth clusters but what a
+  -- false positive may sit on
+  local half = n * SDSS_PIXEL / 3600 / 2
+  local hra = half / math.max(math.cos(math.rad(dec_c)), 1e-6)
+  for _, c in ipairs(survey:confounders(fcfg, ra_c - hra, ra_c + hra, dec_c - half, dec_c + half)) do
+    if inside(c.ra, c.dec) then
+      others[#others + 1] = {ra = c.ra, dec = c.dec, z = c.z, n200 = c.n200, kind = c.kind,
+        what = M.confounder_names[c.kind] or c.kind}
     end
   end
   local area = n * n * (w:pixel_scale((n - 1) / 2, (n - 1) / 2) / 3600) ^ 2

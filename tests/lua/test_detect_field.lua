@@ -58,6 +58,55 @@ os.execute(string.format("cp '%s/sky/field-r.fits' '%s/frames/other-r.fits'", di
 os.execute(string.format("cp '%s/sky/field-i.fits' '%s/frames/other-i.fits'", dir, dir))
 expect_error(function() detect.run({dir = dir .. "/frames", quiet = true}) end, "holds 2 g, r, i triplets")
 expect_error(function() detect.run({dir = dir .. "/nowhere", quiet = true}) end, "no g, r, i FITS images in")
+
+-- test-time augmentation: a box found in a tile seen under symmetry t maps back exactly (the
+-- forward map is training's, train.dihedral_point, tested against rgb:dihedral pixel by pixel)
+local train = require("train")
+math.randomseed(7)
+for t = 0, 7 do
+  for _ = 1, 20 do
+    local y1, x1 = math.random() * 200, math.random() * 200
+    local box = {y1, x1, y1 + 1 + math.random() * 50, x1 + 1 + math.random() * 50}
+    local a, b = train.dihedral_point(t, box[2], box[1], 256, 256)
+    local c, d = train.dihedral_point(t, box[4], box[3], 256, 256)
+    local seen = {math.min(b, d), math.min(a, c), math.max(b, d), math.max(a, c)}
+    local back = detect.undo_box(t, seen, 256)
+    for j = 1, 4 do
+      assert(math.abs(back[j] - box[j]) < 1e-9, string.format("undo_box t=%d: %g vs %g", t, back[j], box[j]))
+    end
+  end
+end
+-- fusion: the same box in both passes keeps its mean score and the score-weighted mean box; a box
+-- found in one pass of two scores half; the order is by fused score
+local fused = detect.fuse({
+  {{score = 0.9, box = {0, 0, 100, 100}}, {score = 0.8, box = {300, 300, 340, 340}}},
+  {{score = 0.6, box = {10, 0, 110, 100}}},
+}, 0.5)
+assert(#fused == 2, "fuse: two candidates, got " .. #fused)
+assert(math.abs(fused[1].score - 0.75) < 1e-12 and fused[1].n == 2, "fuse: mean of 0.9 and 0.6")
+assert(math.abs(fused[1].box[1] - 0.6 * 10 / 1.5) < 1e-9 and math.abs(fused[1].box[3] - (0.9 * 100 + 0.6 * 110) / 1.5) < 1e-9,
+  "fuse: score-weighted box")
+assert(math.abs(fused[2].score - 0.4) < 1e-12 and fused[2].n == 1, "fuse: found in one pass of two")
+-- a pass gives each candidate one box at most; boxes under the IoU stay apart
+local apart = detect.fuse({{{score = 0.5, box = {0, 0, 10, 10}}}, {{score = 0.5, box = {0, 0, 10, 10}},
+  {score = 0.4, box = {1, 1, 11, 11}}}, {{score = 0.3, box = {0, 5, 10, 15}}}}, 0.5)
+assert(#apart == 3 and math.abs(apart[1].score - 1 / 3) < 1e-12 and apart[1].n == 2, "fuse: one box per pass")
+local one = detect.fuse({{{score = 0.7, box = {1, 2, 3, 4}}}}, 0.5)
+assert(#one == 1 and one[1].score == 0.7 and one[1].box[2] == 2, "fuse: one pass is the identity")
+-- core: the tile whose centre is nearest owns a coordinate (ties: the earlier tile)
+local starts = {0, 192, 256}
+assert(detect.tile_owner(starts, 256, 200) == 0 and detect.tile_owner(starts, 256, 230) == 192, "tile_owner")
+assert(detect.tile_owner(starts, 256, 352) == 192 and detect.tile_owner(starts, 256, 353) == 256, "tile_owner tie")
+-- the whole field with every symmetry and with core off: valid candidates, best first
+for _, opts in ipairs({{tta = 8}, {tta = 2, core = false}}) do
+  local tc = detect.run({dir = dir .. "/sky", out = dir .. "/out-tta", threshold = 0.05, quiet = true, tta = opts.tta,
+    core = opts.core})
+  for k, c in ipairs(tc) do
+    assert(c.score >= 0.05 and c.score <= 1 and c.x >= 0 and c.x < 1400 and c.y >= 0 and c.y < 1200, "tta candidate")
+    if k > 1 then assert(tc[k - 1].score >= c.score, "tta: best first") end
+  end
+end
+expect_error(function() detect.run({dir = dir .. "/sky", tta = 3, quiet = true}) end, "tta=3: give 1, 2, 4 or 8")
 os.remove(dir .. "/sky/field-i.fits")
 expect_error(function() detect.run({dir = dir .. "/sky", quiet = true}) end, "has no i-band file beside")
 print("test_detect_field: 1 passed, 0 failed")

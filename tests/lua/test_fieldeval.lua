@@ -114,6 +114,8 @@ do
   h.expect_error(function() fieldeval.run({fields = 1, sky = {model = {mstar = -21}}}) end, "survey = {model")
   h.expect_error(function() fieldeval.run({fields = 1, bogus = 1}) end, "unknown key 'bogus'")
   h.expect_error(function() fieldeval.run({fields = 1, field_px = 500, max_offset = 100}) end, "max_offset")
+  h.expect_error(function() fieldeval.run({fields = 1, detect = {threshold = 0.5}}) end, "detect may not set threshold")
+  h.expect_error(function() fieldeval.run({fields = 1, detect = {ttaa = 2}}) end, "detect has no key 'ttaa'")
   passed = passed + 1
 end
 
@@ -172,6 +174,17 @@ do
   local dir2 = dir .. "-again"
   run(dir2)
   assert(read(dir2 .. "/fields_table.csv") == csv, "a second run with the same seed differs")
+  -- detect's keys reach every field: core=false keeps at least as many raw candidates per tile,
+  -- and the false positives' objects include the confounders the field renders
+  local r3 = fieldeval.run({out = dir .. "-tta", fields = 2, seed = 5, field_px = 1000, max_offset = 100,
+    region = {ra_min = 260, ra_max = 270, dec_min = 0, dec_max = 10}, quiet = true, detect = {tta = 2}})
+  assert(r3.n_targets == r.n_targets, "tta=2: the same fields")
+  local n_conf = 0
+  for _, fd in ipairs(r.fields) do
+    for _, o in ipairs(fd.others) do if fieldeval.confounder_names[o.kind] then n_conf = n_conf + 1 end end
+  end
+  assert(n_conf > 0, "the fields' confounders are listed among the other objects")
+  os.execute("rm -rf '" .. dir .. "-tta'")
   os.execute("rm -rf '" .. dir .. "' '" .. dir2 .. "'")
   passed = passed + 1
 end
