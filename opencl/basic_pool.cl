@@ -50,36 +50,23 @@ __kernel void maxpool_forward(const __global float *x, __global float *y, int H,
     y[((size_t)p * OH + oy) * OW + ox] = plane[window_argmax(plane, W, ya, yb, xa, xb)];
 }
 
-/* A window's gradient goes to the first element (row-major) equal to its maximum y, which is
- * exactly where window_argmax found it. An input compares itself with the y of each window that
- * holds it and scans the window only when equal (rare but for ties), instead of recomputing every
- * window's argmax. */
-__kernel void maxpool_backward(const __global float *x, const __global float *y,
-                               const __global float *dy, __global float *dx, int H, int W, int OH,
-                               int OW, int kh, int kw, int sh, int sw, int pt, int pl)
+/* Max-pool backward as scatters without conflicts: each output adds its dy to the first maximum
+ * (row-major, the element window_argmax gave the forward) of its window. The outputs are dealt
+ * into classes (oy mod cy, ox mod cx) with cy = ceil(kh / sh), cx = ceil(kw / sw), so the windows
+ * of one class never overlap and one launch per class needs no atomics; dx starts at zero, and
+ * the classes run in a fixed order, so the sums are deterministic. One work-item per output of
+ * the class (ay + cy * j, ax + cx * i): the forward's work plus one read-modify-write, where a
+ * gather over the inputs costs a work-item per input. */
+__kernel void maxpool_backward(const __global float *x, const __global float *dy, __global float *dx,
+                               int H, int W, int OH, int OW, int kh, int kw, int sh, int sw, int pt,
+                               int pl, int cy, int cx, int ay, int ax)
 {
-    int ix = get_global_id(0), iy = get_global_id(1), p = get_global_id(2);
-    if (ix >= W || iy >= H) return;
+    int ox = ax + cx * (int)get_global_id(0), oy = ay + cy * (int)get_global_id(1), p = get_global_id(2);
+    if (ox >= OW || oy >= OH) return;
     const __global float *plane = x + (size_t)p * H * W;
-    const __global float *yplane = y + (size_t)p * OH * OW;
-    const __global float *dplane = dy + (size_t)p * OH * OW;
-    int oy0, oy1, ox0, ox1;
-    covering(iy, kh, sh, pt, OH, &oy0, &oy1);
-    covering(ix, kw, sw, pl, OW, &ox0, &ox1);
-    float v = plane[iy * W + ix], g = 0.0f;
-    for (int oy = oy0; oy <= oy1; oy++)
-        for (int ox = ox0; ox <= ox1; ox++) {
-            float m = yplane[oy * OW + ox];
-            if (v != m) continue;
-            int ya, yb, xa, xb;
-            window(oy, ox, H, W, kh, kw, sh, sw, pt, pl, &ya, &yb, &xa, &xb);
-            int first = 1;
-            for (int yy = ya; yy <= iy && first; yy++)
-                for (int xx = xa; xx < (yy < iy ? xb : ix) && first; xx++)
-                    first = plane[yy * W + xx] != m;
-            if (first) g += dplane[oy * OW + ox];
-        }
-    dx[((size_t)p * H + iy) * W + ix] = g;
+    int ya, yb, xa, xb;
+    window(oy, ox, H, W, kh, kw, sh, sw, pt, pl, &ya, &yb, &xa, &xb);
+    dx[(size_t)p * H * W + window_argmax(plane, W, ya, yb, xa, xb)] += dy[((size_t)p * OH + oy) * OW + ox];
 }
 
 __kernel void avgpool_forward(const __global float *x, __global float *y, int H, int W, int OH,

@@ -100,18 +100,30 @@ static dc_status launch_window_kernel(dc_ctx *ctx, const char *name, cl_mem in, 
     return launch_planes(ctx, k, name, g->planes, backward ? g->h : g->oh, backward ? g->w : g->ow);
 }
 
-static dc_status launch_maxpool_backward(dc_ctx *ctx, cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
-                                         const geometry *g)
+/* The max-pool backward (opencl/basic_pool.cl): dx = 0, then one scatter per class of outputs
+ * whose windows do not overlap, in a fixed order. */
+static dc_status launch_maxpool_backward(dc_ctx *ctx, cl_mem x, cl_mem dy, dc_tensor *dx, const geometry *g)
 {
     static const char *name = "maxpool_backward";
+    DC_TRY(dc_tensor_fill(dx, 0.0f));
     cl_kernel k;
     DC_TRY(dc_kernel_get(ctx, FILE_CL, name, NULL, &k));
     DC_TRY(dc_arg_mem(k, name, 0, x));
-    DC_TRY(dc_arg_mem(k, name, 1, y));
-    DC_TRY(dc_arg_mem(k, name, 2, dy));
-    DC_TRY(dc_arg_mem(k, name, 3, dx));
-    DC_TRY(set_geometry(k, name, 4, g));
-    return launch_planes(ctx, k, name, g->planes, g->h, g->w);
+    DC_TRY(dc_arg_mem(k, name, 1, dy));
+    DC_TRY(dc_arg_mem(k, name, 2, dx->buf));
+    DC_TRY(set_geometry(k, name, 3, g));
+    const int cy = (g->kh + g->sh - 1) / g->sh, cx = (g->kw + g->sw - 1) / g->sw;
+    DC_TRY(dc_arg_int(k, name, 13, cy));
+    DC_TRY(dc_arg_int(k, name, 14, cx));
+    for (int ay = 0; ay < cy && ay < g->oh; ay++)
+        for (int ax = 0; ax < cx && ax < g->ow; ax++) {
+            DC_TRY(dc_arg_int(k, name, 15, ay));
+            DC_TRY(dc_arg_int(k, name, 16, ax));
+            const size_t global[3] = {(size_t)((g->ow - ax + cx - 1) / cx), (size_t)((g->oh - ay + cy - 1) / cy),
+                                      (size_t)g->planes};
+            DC_TRY(dc_kernel_launch(ctx, k, name, 3, global, NULL));
+        }
+    return DC_STATUS_OK;
 }
 
 static dc_status launch_global_avgpool(dc_ctx *ctx, const char *name, cl_mem in, cl_mem out,
@@ -157,7 +169,7 @@ dc_status dc_maxpool_backward_given_y(dc_ctx *ctx, const dc_tensor *x, const dc_
     DC_TRY(dc_tensor_expect(y, op, "y", 4, x->shape[0], x->shape[1], g.oh, g.ow));
     DC_TRY(dc_tensor_expect(dy, op, "dy", 4, x->shape[0], x->shape[1], g.oh, g.ow));
     DC_TRY(dc_tensor_expect(dx, op, "dx", 4, x->shape[0], x->shape[1], g.h, g.w));
-    return launch_maxpool_backward(ctx, x->buf, y->buf, dy->buf, dx->buf, &g);
+    return launch_maxpool_backward(ctx, x->buf, dy->buf, dx, &g);
 }
 
 dc_status dc_maxpool_backward(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *dy, dc_tensor *dx,
@@ -168,12 +180,7 @@ dc_status dc_maxpool_backward(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *
     DC_TRY(geometry_of(op, x, "x", p, &g));
     DC_TRY(dc_tensor_expect(dy, op, "dy", 4, x->shape[0], x->shape[1], g.oh, g.ow));
     DC_TRY(dc_tensor_expect(dx, op, "dx", 4, x->shape[0], x->shape[1], g.h, g.w));
-    dc_tensor *y;
-    DC_TRY(dc_tensor_new(ctx, 4, dy->shape, &y));
-    dc_status st = launch_window_kernel(ctx, "maxpool_forward", x->buf, y->buf, &g, 0);
-    if (st == DC_STATUS_OK) st = launch_maxpool_backward(ctx, x->buf, y->buf, dy->buf, dx->buf, &g);
-    dc_tensor_free(y); /* released once the enqueued kernels are done with it */
-    return st;
+    return launch_maxpool_backward(ctx, x->buf, dy->buf, dx, &g);
 }
 
 dc_status dc_avgpool_backward(dc_ctx *ctx, const dc_tensor *dy, dc_tensor *dx,

@@ -54,11 +54,12 @@ dc_status dc_maxpool_forward(dc_ctx *ctx, const dc_tensor *x, dc_tensor *y,
                              const dc_pool2d_params *p);
 /* dx (x's shape) from dy (y's shape). Each output's gradient goes to the argmax of its window:
  * the first element (row-major) equal to the maximum, which is the one the forward took (for
- * inputs without NaN). This recomputes the forward output into a temporary device buffer;
- * dc_maxpool_backward_given_y, given the forward's output, skips that. */
+ * inputs without NaN). Two passes: the windows' argmax into a temporary device buffer (one int
+ * per output), then a gather over the inputs. */
 dc_status dc_maxpool_backward(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *dy, dc_tensor *dx,
                               const dc_pool2d_params *p);
-/* The same given y, the output of dc_maxpool_forward(x): no temporary and no forward pass. */
+/* The same, given also y, the output of dc_maxpool_forward(x) (its shape is checked; the argmax
+ * pass reads x). */
 dc_status dc_maxpool_backward_given_y(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *y,
                                       const dc_tensor *dy, dc_tensor *dx,
                                       const dc_pool2d_params *p);
