@@ -8,7 +8,7 @@
 --      field_px px from a third survey region; 0 disables);
 --   5. write the run folder with the settings, losses, metrics, plots and report.md.
 --   with folds=k (k >= 2) steps 2-3 become k-fold cross-validation by cluster (lua/kfold.lua).
---   deepcee demo [out=demo-run seed=1 clusters=300 background=300 hard_negatives=300 steps=13000
+--   deepcee demo [preset=demo|robust out=demo-run seed=1 clusters=300 background=300 hard_negatives=300 steps=13000
 --                 lr=0.005 lr_decay_at=0.75 quick=false folds=0 fold_seed=0 fields=40 field_px=2000
 --                 vary=true confounders=true artefacts=true]
 --   training augments every step (lua/train.lua defaults: the 8 grid symmetries, flux jitter and
@@ -17,7 +17,16 @@ local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
 
+-- Presets: settings that change together (keys given on the command line win). `robust` is the
+-- longer training of the shipped weights (weights/README.md): every cluster of the demo region
+-- passing the cuts (375 of at most 800), 1000 background and 1000 hard-negative tiles, 40000 steps.
+local PRESETS = {
+  demo = {},
+  robust = {clusters = 800, background = 1000, hard_negatives = 1000, steps = 40000},
+}
+
 local cfg = util.args({
+  preset = "demo",         -- demo (the README's main job) or robust (the shipped weights' training)
   out = "demo-run", seed = 1,
   clusters = 300,          -- training + test clusters (x4 offset images); the unseen region adds its own
   background = 300,        -- tiles with no target (lua/dataset.lua), split 90/10 like the clusters
@@ -37,6 +46,15 @@ local cfg = util.args({
   lr = {1e-9, 1}, lr_decay_at = {0, 0.99}, folds = {0, 1000, "integer"}, fold_seed = {0, 2 ^ 53, "integer"},
   background = {0, 1e6, "integer"}, hard_negatives = {0, 1e6, "integer"}, fields = {0, 10000, "integer"},
   field_px = {64, 20000, "integer"}})
+local preset = PRESETS[cfg.preset]
+if not preset then
+  error(string.format("demo: preset=%s: give demo or robust", cfg.preset), 0)
+end
+do
+  local given = {}
+  for _, a in ipairs({...}) do given[a:match("^([%w_]+)=") or ""] = true end
+  for k, v in pairs(preset) do if not given[k] then cfg[k] = v end end
+end
 if cfg.quick then
   cfg.clusters, cfg.background, cfg.hard_negatives, cfg.steps, cfg.fields = 30, 10, 10, 300, math.min(cfg.fields, 3)
 end

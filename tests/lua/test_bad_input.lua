@@ -79,6 +79,7 @@ local cases = {
   {"train lr=nan dataset=x", 1, "lr=nan is not a number"},
   {"train lr=1e999 dataset=x", 1, "not a finite number"},
   {"train momentum=1.5 dataset=x", 1, "momentum=1.5 is out of range"},
+  {"demo preset=fast out=" .. dir .. "/demo-bad", 1, "preset=fast: give demo or robust"},
   {"train checkpoint_every=0 dataset=x", 1, "checkpoint_every=0 is out of range"},
   {"train clip_norm=-1 dataset=x", 1, "clip_norm=-1"},
   {"train steps=5", 1, "set dataset=FOLDER"},
