@@ -101,6 +101,10 @@ M.defaults = {
                               -- objects that are not targets: catalogue clusters failing the cuts
                               -- and, with confounders on, the region's confounders; drawn
                               -- stratified by kind (M.negative_centres), with no target inside
+  mined = "",                 -- a CSV with columns ra, dec (degrees): a trained detector's own false
+                              -- positives on fields of this region (scripts/mine.lua); one more
+                              -- hard-negative tile each (object "mined", with the usual offset, no
+                              -- target inside), all in the training split
   -- the simulated sky (source = "sim"): every cut-out draws its conditions, and every cluster
   -- its look, from ranges of real surveys; the images hold confounders (not in the catalogue)
   -- and artefacts. Masked (NaN) pixels become 0 in the PNGs, as `detect` takes them.
@@ -449,6 +453,7 @@ end
 --    richness and bcg_rmag NaN.
 -- M.negative_kinds is the order hard_negatives draws them in (negative_tiles: stratified).
 M.negative_kinds = {"failed_cut", "lrg", "pair", "compact_group", "foreground", "background", "poor"}
+-- (the detector's mined false positives, mined = CSV, come after these: object "mined")
 function M.negative_centres(cfg, catalogue, targets, survey)
   local is_target = {}
   for _, r in ipairs(targets) do is_target[r.id] = true end
@@ -470,6 +475,27 @@ function M.negative_centres(cfg, catalogue, targets, survey)
     end
   end
   table.sort(out, function(a, b) return a.id < b.id end)
+  return out
+end
+
+-- The positions of a mined = CSV (columns ra, dec in degrees; others ignored) as {{ra, dec}}; an
+-- empty path gives none. Errors name the file, the row and the value.
+function M.read_mined(path)
+  if path == "" then return {} end
+  local cat = dc.catalog_read(path)
+  local ra, dec = cat.cols.ra, cat.cols.dec
+  if not ra or not dec then
+    error(string.format("dataset: mined=%s needs columns ra and dec (degrees)", path), 0)
+  end
+  local out = {}
+  for k = 1, cat.nrows do
+    local a, d = tonumber(ra[k]), tonumber(dec[k])
+    if not (a and d and a >= 0 and a <= 360 and d >= -90 and d <= 90) then
+      error(string.format("dataset: mined=%s row %d: ra=%s dec=%s is not a sky position in degrees", path, k,
+        tostring(ra[k]), tostring(dec[k])), 0)
+    end
+    out[k] = {ra = a, dec = d}
+  end
   return out
 end
 
@@ -605,6 +631,13 @@ local function negative_tiles(cfg, survey, targets, catalogue)
     say(cfg, "  note: hard_negatives=%d but the region has only %d non-target objects", cfg.hard_negatives, #negs)
   end
   split = splits(#chosen, 3)
+  -- the detector's own false positives (mined = CSV): after the drawn ones, all for training
+  for k, m in ipairs(M.read_mined(cfg.mined)) do
+    chosen[#chosen + 1] = {id = string.format("mined-%05d", k), ra = m.ra, dec = m.dec, z = nan, richness = nan,
+      n200 = nan, bcg_rmag = nan, sim_id = (1 << 32) + k, object = "mined", system = true}
+    split[#chosen] = "train"
+  end
+  total = cfg.background + #chosen
   local cut = sim_cutter(cfg, survey)
   for k, obj in ipairs(chosen) do
     local file = file_name("hard_negative-" .. obj.id, 1)
@@ -618,7 +651,8 @@ local function negative_tiles(cfg, survey, targets, catalogue)
     end
     if g then
       if not png_ok(path, s) then cut(obj, g.k, path, true) end
-      local b = label(cfg, g.n, g.tx, g.ty, g.src_scale, obj.z)
+      -- (only the offsets of the label are kept, and they do not depend on z: mined positions have none)
+      local b = label(cfg, g.n, g.tx, g.ty, g.src_scale, obj.z == obj.z and obj.z or math.max(cfg.cut_z_min, 0.01))
       out[#out + 1] = empty_row(file, split[k], "hard_negative", obj.id,
         {ra = obj.ra, dec = obj.dec, z = obj.z, richness = obj.richness, n200 = obj.n200, bcg_rmag = obj.bcg_rmag,
          offset_x = b.offset_x, offset_y = b.offset_y}, g.img_ra, g.img_dec)
@@ -679,6 +713,7 @@ local function config_text(cfg)
   -- artefacts: as these keys false now; real images have none of them)
   if cfg.background == 0 then keep.background = nil end
   if cfg.hard_negatives == 0 then keep.hard_negatives = nil end
+  if cfg.mined == "" then keep.mined = nil end
   for _, k in ipairs({"vary", "confounders", "artefacts"}) do
     if cfg[k] == false or cfg.source ~= "sim" then keep[k] = nil end
   end
@@ -725,8 +760,8 @@ local function check_config(cfg)
   end
   need(cfg.offsets >= 1 and cfg.unseen_offsets >= 1, "offsets and unseen_offsets must be >= 1")
   need(cfg.background >= 0 and cfg.hard_negatives >= 0, "background and hard_negatives must be >= 0")
-  need(cfg.source == "sim" or (cfg.background == 0 and cfg.hard_negatives == 0),
-    "background and hard_negatives need source=\"sim\" (real images: not implemented yet)")
+  need(cfg.source == "sim" or (cfg.background == 0 and cfg.hard_negatives == 0 and cfg.mined == ""),
+    "background, hard_negatives and mined need source=\"sim\" (real images: not implemented yet)")
   need(cfg.image_px >= 16 and cfg.image_px <= cfg.cutout_px, "need 16 <= image_px <= cutout_px, got %d and %d",
     cfg.image_px, cfg.cutout_px)
   need(cfg.max_offset >= 0, "max_offset must be >= 0")
@@ -843,7 +878,7 @@ function M.build(user)
 
   local out, kept, secs = make_images(cfg, cfg.out, sel, cfg.offsets, cut, cfg.source == "sim" and 1 or 0, "training/test")
   local stats = {image_seconds = secs, made = #out - kept, kept = kept}
-  if cfg.background > 0 or cfg.hard_negatives > 0 then
+  if cfg.background > 0 or cfg.hard_negatives > 0 or cfg.mined ~= "" then
     local t1 = dc.now()
     local neg, skipped = negative_tiles(cfg, survey, passing, rows)
     for _, r in ipairs(neg) do out[#out + 1] = r end
@@ -856,6 +891,7 @@ function M.build(user)
     for _, kind in ipairs(M.negative_kinds) do
       if objects[kind] then mix[#mix + 1] = string.format("%d %s", objects[kind], kind) end
     end
+    if objects.mined then mix[#mix + 1] = string.format("%d mined", objects.mined) end
     stats.hard_negative_objects = objects
     say(cfg, "%d background and %d hard-negative tiles (no target inside)%s%s", nb, #neg - nb,
       #mix > 0 and " [" .. table.concat(mix, ", ") .. "]" or "",

@@ -16,6 +16,7 @@ M.defaults = {
   clusters = {},             -- cluster ids: train on all their rows, whatever their split (the
                              -- k-fold folds, lua/kfold.lua); empty: the rows with split = "train"
   out = "runs/train",        -- run folder
+  init = "",                 -- weights file to start from (fine-tuning, e.g. scripts/mine.lua); "": random init
   steps = 2000,
   lr = 0.0002,               -- the paper's constant learning rate
   lr_decay_at = 0,           -- fraction of steps after which lr is multiplied by lr_decay (0: never)
@@ -236,6 +237,7 @@ function M.run(user)
   if #cfg.clusters == 0 then same.clusters = nil end -- checkpoints from before the key still resume
   if cfg.lr_decay_at == 0 then same.lr_decay_at, same.lr_decay = nil, nil end -- likewise
   if not cfg.dihedral then same.dihedral = nil end -- likewise
+  if cfg.init == "" then same.init = nil end -- likewise
   if not cfg.photometric then
     for _, k in ipairs({"photometric", "flux_jitter", "extra_depth", "sky_sigma_g", "sky_sigma_r", "sky_sigma_i"}) do
       same[k] = nil
@@ -254,6 +256,16 @@ function M.run(user)
     if not cfg.quiet then print(string.format("resuming %s from step %d", cfg.out, start - 1)) end
   else
     model:init(cfg.seed)
+    if cfg.init ~= "" then
+      if not util.exists(cfg.init) then error("train: init=" .. cfg.init .. ": no such weights file", 2) end
+      local imeta = dc.weights_meta(cfg.init)
+      if (imeta.network or "demo") ~= cfg.network then
+        error(string.format("train: init=%s holds a '%s' network, this run trains '%s'", cfg.init,
+          tostring(imeta.network), cfg.network), 2)
+      end
+      model:load(cfg.init) -- the weights only: the optimiser starts afresh
+      if not cfg.quiet then print("starting from the weights of " .. cfg.init) end
+    end
   end
   util.write_file(cfg.out .. "/config.lua", config_text)
   local loss_path = cfg.out .. "/losses.csv"
