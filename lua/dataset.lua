@@ -311,12 +311,8 @@ local BANDS = {"g", "r", "i"}
 
 local function list_triplets(images) return triplets.list(images, "dataset") end
 
--- Angular distance in degrees.
-local function separation(ra1, dec1, ra2, dec2)
-  local r = math.rad
-  local s = math.sin(r(dec1)) * math.sin(r(dec2)) + math.cos(r(dec1)) * math.cos(r(dec2)) * math.cos(r(ra1 - ra2))
-  return math.deg(math.acos(math.max(-1, math.min(1, s))))
-end
+-- Angular distance in degrees (engine/eval's great-circle separation).
+local function separation(ra1, dec1, ra2, dec2) return dc.sep_arcsec(ra1, dec1, ra2, dec2) / 3600 end
 
 -- The footprint of every triplet from its r-band image: WCS, size, centre and radius.
 local function index_triplets(cfg, triplets)

@@ -287,6 +287,15 @@ static int l_match(lua_State *L)
 
 /* ---------------------------------------------------------------- cross-matching */
 
+/* sep_arcsec(ra1, dec1, ra2, dec2) -> great-circle separation in arcsec (degrees in) */
+static int l_sep_arcsec(lua_State *L)
+{
+    double ra1 = luaL_checknumber(L, 1), dec1 = luaL_checknumber(L, 2);
+    double ra2 = luaL_checknumber(L, 3), dec2 = luaL_checknumber(L, 4);
+    lua_pushnumber(L, dc_eval_sep_arcsec(ra1, dec1, ra2, dec2));
+    return 1;
+}
+
 /* crossmatch(positions, catalogue [, {radius_arcmin = 1.61, z_min = 0.05, z_max = 0.4}])
  *   -> per position {index = <catalogue row> or absent, sep_arcsec = ...}, and the number of
  *      positions that matched */
@@ -370,6 +379,7 @@ void dc_lua_open_eval(lua_State *L)
     static const luaL_Reg fns[] = {
         {"ks_2samp", l_ks_2samp}, {"ks_critical", l_ks_critical},
         {"kolmogorov_sf", l_kolmogorov_sf}, {"match", l_match}, {"crossmatch", l_crossmatch},
+        {"sep_arcsec", l_sep_arcsec},
         {"kfold", l_kfold}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }
