@@ -16,11 +16,26 @@ dc_tensor *dc_lua_check_tensor(lua_State *L, int idx)
     return u->t;
 }
 
-void dc_lua_push_tensor(lua_State *L, dc_tensor *t)
+/* A Lua tensor holding nothing yet (safe to collect), pushed. */
+static ltensor *push_empty(lua_State *L)
 {
     ltensor *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->t = t;
+    u->t = NULL;
     luaL_setmetatable(L, TENSOR_KEY);
+    return u;
+}
+
+void dc_lua_push_tensor(lua_State *L, dc_tensor *t)
+{
+    push_empty(L)->t = t;
+}
+
+dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape)
+{
+    dc_ctx *ctx = dc_lua_ctx(L);
+    ltensor *u = push_empty(L); /* before allocating: a Lua memory error then leaks nothing */
+    DC_LUA_TRY(L, dc_tensor_new(ctx, ndim, shape, &u->t));
+    return u->t;
 }
 
 /* A shape from a table of positive integers at idx. Returns ndim. */
@@ -67,9 +82,7 @@ static int l_tensor_new(lua_State *L)
         luaL_checknumber(L, 2);
     }
     dc_ctx *ctx = dc_lua_ctx(L);
-    ltensor *u = lua_newuserdatauv(L, sizeof *u, 0); /* safe empty state before allocating */
-    u->t = NULL;
-    luaL_setmetatable(L, TENSOR_KEY);
+    ltensor *u = push_empty(L); /* safe empty state before allocating */
     dc_status st = dc_tensor_new(ctx, ndim, shape, &u->t);
     if (st == DC_STATUS_OK && host) st = dc_tensor_upload(u->t, host, n);
     else if (st == DC_STATUS_OK && lua_isnumber(L, 2)) st = dc_tensor_fill(u->t, (float)lua_tonumber(L, 2));

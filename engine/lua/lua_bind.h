@@ -40,6 +40,10 @@ dc_ctx *dc_lua_ctx(lua_State *L); /* the state's device context, opened on first
 struct dc_tensor *dc_lua_check_tensor(lua_State *L, int idx);
 /* Push a new Lua tensor owning t (the Lua object frees it). */
 void dc_lua_push_tensor(lua_State *L, struct dc_tensor *t);
+/* Push a new Lua tensor of the given shape on the state's device and return it (uninitialised
+ * values). The Lua object exists before the device memory, so no failure leaks it; a failure
+ * raises the engine's message. */
+struct dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape);
 void dc_lua_open_ops_basic(lua_State *L);
 void dc_lua_open_eval(lua_State *L);
 void dc_lua_open_detect(lua_State *L);
