@@ -55,6 +55,20 @@ static int check_shape(lua_State *L, int idx, int shape[DC_TENSOR_MAX_DIMS])
     return n;
 }
 
+/* Values 1..n of the table at idx as floats into host. Returns 0, or the 1-based index of the
+ * first value that is not a number (host is then partly written). */
+static size_t table_floats(lua_State *L, int idx, float *host, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        int ok;
+        host[i] = (float)lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok) return i + 1;
+    }
+    return 0;
+}
+
 /* deepcee.tensor(shape [, fill | values]) */
 static int l_tensor_new(lua_State *L)
 {
@@ -68,15 +82,10 @@ static int l_tensor_new(lua_State *L)
             luaL_error(L, "bad argument #2: %d values given for %d elements", (int)luaL_len(L, 2), (int)n);
         host = malloc(n * sizeof *host);
         if (!host) luaL_error(L, "out of host memory");
-        for (size_t i = 0; i < n; i++) {
-            lua_rawgeti(L, 2, (lua_Integer)i + 1);
-            int ok;
-            host[i] = (float)lua_tonumberx(L, -1, &ok);
-            lua_pop(L, 1);
-            if (!ok) {
-                free(host);
-                luaL_error(L, "bad argument #2: value %d is not a number", (int)i + 1);
-            }
+        size_t bad = table_floats(L, 2, host, n);
+        if (bad) {
+            free(host);
+            luaL_error(L, "bad argument #2: value %d is not a number", (int)bad);
         }
     } else if (!lua_isnoneornil(L, 2)) {
         luaL_checknumber(L, 2);
@@ -146,15 +155,10 @@ static int l_from_table(lua_State *L)
                           (int)t->numel);
     float *host = malloc(t->numel * sizeof *host);
     if (!host) return luaL_error(L, "out of host memory");
-    for (size_t i = 0; i < t->numel; i++) {
-        lua_rawgeti(L, 2, (lua_Integer)i + 1);
-        int ok;
-        host[i] = (float)lua_tonumberx(L, -1, &ok);
-        lua_pop(L, 1);
-        if (!ok) {
-            free(host);
-            return luaL_error(L, "bad argument #1: value %d is not a number", (int)i + 1);
-        }
+    size_t bad = table_floats(L, 2, host, t->numel);
+    if (bad) {
+        free(host);
+        return luaL_error(L, "bad argument #1: value %d is not a number", (int)bad);
     }
     dc_status st = dc_tensor_upload(t, host, t->numel);
     free(host);
