@@ -277,12 +277,6 @@ static int l_proposals(lua_State *L)
 
 /* ------------------------------------------------------------------ targets */
 
-static void set_int_field(lua_State *L, const char *key, int v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
-
 static int l_targets(lua_State *L)
 {
     static const char *const keys[] = {"height", "width", "seed", "kind", "n", "classes",
@@ -355,11 +349,11 @@ static int l_targets(lua_State *L)
     dc_rng_seed(&rng, seed);
     DC_LUA_TRY(L, dc_targets_assign(dc_lua_ctx(L), &p, cand, n, gt, cls, n_gt, h, w, &rng, &out,
                                     &st));
-    set_int_field(L, "n_valid", st.n_valid);
-    set_int_field(L, "n_pos", st.n_pos);
-    set_int_field(L, "n_neg", st.n_neg);
-    set_int_field(L, "n_pos_sampled", st.n_pos_sampled);
-    set_int_field(L, "n_neg_sampled", st.n_neg_sampled);
+    dc_lua_set_integer(L, "n_valid", st.n_valid);
+    dc_lua_set_integer(L, "n_pos", st.n_pos);
+    dc_lua_set_integer(L, "n_neg", st.n_neg);
+    dc_lua_set_integer(L, "n_pos_sampled", st.n_pos_sampled);
+    dc_lua_set_integer(L, "n_neg_sampled", st.n_neg_sampled);
     return 1;
 }
 

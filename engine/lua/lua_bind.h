@@ -28,6 +28,9 @@ lua_Number dc_lua_opt_number(lua_State *L, int idx, const char *key, lua_Number 
 lua_Integer dc_lua_opt_integer(lua_State *L, int idx, const char *key, lua_Integer def);
 const char *dc_lua_opt_string(lua_State *L, int idx, const char *key, const char *def);
 int dc_lua_opt_boolean(lua_State *L, int idx, const char *key, int def);
+/* Set field key of the table on top of the stack to a number or an integer. */
+void dc_lua_set_number(lua_State *L, const char *key, lua_Number v);
+void dc_lua_set_integer(lua_State *L, const char *key, lua_Integer v);
 /* Reject keys of the table at idx that are not in the NULL-terminated list `known`: the error
  * names the unknown key, the function (where) and the keys it accepts. */
 void dc_lua_check_keys(lua_State *L, int idx, const char *where, const char *const *known);
