@@ -219,16 +219,6 @@ local function apply_cuts(cfg, rows, path)
   return sel
 end
 
--- Seeded Fisher-Yates shuffle (Lua 5.4's xoshiro256**, reseeded so the result depends on the
--- seed alone).
-local function shuffle(t, seed, stream)
-  math.randomseed(seed, stream)
-  for i = #t, 2, -1 do
-    local j = math.random(i)
-    t[i], t[j] = t[j], t[i]
-  end
-end
-
 -- Manifest geometry from the target's position (tx, ty) in an n x n cut-out (0-based pixel
 -- centres, y up) whose pixels are src_scale arcsec: the true centre and the box, continuous
 -- output-pixel coordinates (see the top).
@@ -315,12 +305,8 @@ local BANDS = {"g", "r", "i"}
 
 local function list_triplets(images) return triplets.list(images, "dataset") end
 
--- Angular distance in degrees.
-local function separation(ra1, dec1, ra2, dec2)
-  local r = math.rad
-  local s = math.sin(r(dec1)) * math.sin(r(dec2)) + math.cos(r(dec1)) * math.cos(r(dec2)) * math.cos(r(ra1 - ra2))
-  return math.deg(math.acos(math.max(-1, math.min(1, s))))
-end
+-- Angular distance in degrees (engine/eval's great-circle separation).
+local function separation(ra1, dec1, ra2, dec2) return dc.sep_arcsec(ra1, dec1, ra2, dec2) / 3600 end
 
 -- The footprint of every triplet from its r-band image: WCS, size, centre and radius.
 local function index_triplets(cfg, triplets)
@@ -510,7 +496,7 @@ local function draw_negatives(cfg, negs, count)
     table.insert(by[o.object], o)
   end
   for _, kind in ipairs(M.negative_kinds) do
-    if by[kind] then shuffle(by[kind], cfg.seed, 3) end
+    if by[kind] then util.shuffle(by[kind], cfg.seed, 3) end
   end
   local chosen, pos = {}, 0
   while #chosen < count do
@@ -575,7 +561,7 @@ local function negative_tiles(cfg, survey, targets, catalogue)
   local function splits(count, stream)
     local order = {}
     for k = 1, count do order[k] = k end
-    shuffle(order, cfg.seed, stream)
+    util.shuffle(order, cfg.seed, stream)
     local ntest, split = math.floor(count * cfg.test_fraction + 0.5), {}
     for pos, k in ipairs(order) do split[k] = pos <= ntest and "test" or "train" end
     return split
@@ -864,7 +850,7 @@ function M.build(user)
   table.sort(sel, by_id)
   local order = {}
   for k = 1, #sel do order[k] = sel[k] end
-  shuffle(order, cfg.seed, 1)
+  util.shuffle(order, cfg.seed, 1)
   if cfg.max_clusters > 0 and #order > cfg.max_clusters then
     for k = #order, cfg.max_clusters + 1, -1 do order[k] = nil end
   end

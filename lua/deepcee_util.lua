@@ -347,6 +347,17 @@ function M.mkdir(path)
   if not ok then error("cannot create the folder " .. path, 2) end
 end
 
+-- Shuffle the list t in place (Fisher-Yates), seeded: Lua 5.4's xoshiro256** is reseeded with
+-- (seed, stream) first, so the order depends on these alone (docs/architecture.md, Determinism).
+function M.shuffle(t, seed, stream)
+  math.randomseed(seed, stream)
+  for i = #t, 2, -1 do
+    local j = math.random(i)
+    t[i], t[j] = t[j], t[i]
+  end
+  return t
+end
+
 -- "1h02m", "3m05s", "12s"
 function M.duration(s)
   if s ~= s or s == math.huge then return "?" end

@@ -66,11 +66,7 @@ local function schedule(seed, step, n)
   local epoch = (step - 1) // n
   local perm = {}
   for i = 1, n do perm[i] = i end
-  math.randomseed(seed, epoch + 1)
-  for i = n, 2, -1 do
-    local j = math.random(i)
-    perm[i], perm[j] = perm[j], perm[i]
-  end
+  util.shuffle(perm, seed, epoch + 1)
   math.randomseed(seed, 1000003 + step)
   local draw = {flip = math.random() < 0.5, dihedral = math.random(0, 7), z = {}}
   for k = 1, 3 do -- Box-Muller

@@ -180,15 +180,7 @@ static int image_flip_x(lua_State *L)
 /* Upload host floats as a new tensor of the given shape. */
 static void push_tensor_from(lua_State *L, const float *host, int ndim, const int *shape, size_t n)
 {
-    dc_ctx *ctx = dc_lua_ctx(L);
-    dc_tensor *t = NULL;
-    dc_status st = dc_tensor_new(ctx, ndim, shape, &t);
-    if (st == DC_STATUS_OK) st = dc_tensor_upload(t, host, n);
-    if (st != DC_STATUS_OK) {
-        dc_tensor_free(t);
-        dc_lua_fail(L, st);
-    }
-    dc_lua_push_tensor(L, t);
+    DC_LUA_TRY(L, dc_tensor_upload(dc_lua_new_tensor(L, ndim, shape), host, n));
 }
 
 /* image:to_tensor() -> tensor {1, 1, ny, nx}, rows in image order (row 0 = FITS row 1). */

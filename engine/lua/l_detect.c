@@ -24,14 +24,6 @@
 #include "detect/detect.h"
 #include "lua/lua_bind.h"
 
-static dc_tensor *push_new(lua_State *L, int ndim, const int *shape)
-{
-    dc_tensor *t;
-    DC_LUA_TRY(L, dc_tensor_new(dc_lua_ctx(L), ndim, shape, &t));
-    dc_lua_push_tensor(L, t);
-    return t;
-}
-
 /* The options table at idx (an empty one when absent), checked against known keys. */
 static int check_opts(lua_State *L, int idx, const char *where, const char *const *known)
 {
@@ -163,7 +155,7 @@ static int l_anchors(lua_State *L)
     if (gh < 1 || gw < 1 || rows < 1 || rows > 1 << 28)
         luaL_error(L, "anchors: the feature grid is %d x %d with %d anchors per position; it "
                    "needs at least one cell and anchor", gh, gw, dc_anchor_per_position(&p));
-    dc_tensor *out = push_new(L, 2, (int[]){(int)rows, 4});
+    dc_tensor *out = dc_lua_new_tensor(L, 2, (int[]){(int)rows, 4});
     DC_LUA_TRY(L, dc_anchors_generate(dc_lua_ctx(L), &p, gh, gw, out));
     return 1;
 }
@@ -175,7 +167,7 @@ static int l_head_to_anchors(lua_State *L)
     if (head->ndim != 4 || k < 1 || head->shape[1] % k)
         luaL_error(L, "head_to_anchors: head must be [B, A*k, H, W] with k = %d", k);
     const int rows = head->shape[0] * head->shape[2] * head->shape[3] * (head->shape[1] / k);
-    dc_tensor *out = push_new(L, 2, (int[]){rows, k});
+    dc_tensor *out = dc_lua_new_tensor(L, 2, (int[]){rows, k});
     DC_LUA_TRY(L, dc_head_to_anchors_forward(dc_lua_ctx(L), head, k, out));
     return 1;
 }
@@ -184,7 +176,7 @@ static int l_head_to_anchors_backward(lua_State *L)
 {
     dc_tensor *head = dc_lua_check_tensor(L, 1), *grad = dc_lua_check_tensor(L, 2);
     const int k = (int)luaL_checkinteger(L, 3);
-    dc_tensor *out = push_new(L, head->ndim, head->shape);
+    dc_tensor *out = dc_lua_new_tensor(L, head->ndim, head->shape);
     DC_LUA_TRY(L, dc_head_to_anchors_backward(dc_lua_ctx(L), grad, k, out));
     return 1;
 }
@@ -195,7 +187,7 @@ static int coder_op(lua_State *L, int decode)
     dc_tensor *a = dc_lua_check_tensor(L, 1), *anchors = dc_lua_check_tensor(L, 2);
     dc_box_coder c;
     const int given = arg_coder(L, 3, where, &c);
-    dc_tensor *out = push_new(L, a->ndim, a->shape);
+    dc_tensor *out = dc_lua_new_tensor(L, a->ndim, a->shape);
     if (decode) DC_LUA_TRY(L, dc_box_decode(dc_lua_ctx(L), given ? &c : NULL, a, anchors, out));
     else DC_LUA_TRY(L, dc_box_encode(dc_lua_ctx(L), given ? &c : NULL, a, anchors, out));
     return 1;
@@ -219,7 +211,7 @@ static int l_box_scale(lua_State *L)
     const float sy = (float)luaL_checknumber(L, 2), sx = (float)luaL_checknumber(L, 3);
     dc_tensor *out;
     if (lua_isnoneornil(L, 4)) {
-        out = push_new(L, b->ndim, b->shape);
+        out = dc_lua_new_tensor(L, b->ndim, b->shape);
     } else {
         out = dc_lua_check_tensor(L, 4);
         lua_pushvalue(L, 4);
@@ -231,7 +223,7 @@ static int l_box_scale(lua_State *L)
 static int l_box_iou(lua_State *L)
 {
     dc_tensor *a = dc_lua_check_tensor(L, 1), *b = dc_lua_check_tensor(L, 2);
-    dc_tensor *out = push_new(L, 2, (int[]){a->shape[0], b->shape[0]});
+    dc_tensor *out = dc_lua_new_tensor(L, 2, (int[]){a->shape[0], b->shape[0]});
     DC_LUA_TRY(L, dc_box_iou(dc_lua_ctx(L), a, b, out));
     return 1;
 }
@@ -275,8 +267,8 @@ static int l_proposals(lua_State *L)
     p.nms_iou = (float)dc_lua_opt_number(L, o, "nms_iou", p.nms_iou);
     p.min_size = (float)dc_lua_opt_number(L, o, "min_size", p.min_size);
     opt_coder(L, o, "proposals", "coder", &p.coder);
-    dc_tensor *bo = push_new(L, 2, (int[]){p.max_proposals, 4});
-    dc_tensor *so = push_new(L, 1, (int[]){p.max_proposals});
+    dc_tensor *bo = dc_lua_new_tensor(L, 2, (int[]){p.max_proposals, 4});
+    dc_tensor *so = dc_lua_new_tensor(L, 1, (int[]){p.max_proposals});
     int n = 0;
     DC_LUA_TRY(L, dc_proposals_run(dc_lua_ctx(L), &p, anchors, scores, deltas, h, w, bo, so, &n));
     lua_pushinteger(L, n);
@@ -284,12 +276,6 @@ static int l_proposals(lua_State *L)
 }
 
 /* ------------------------------------------------------------------ targets */
-
-static void set_int_field(lua_State *L, const char *key, int v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
 
 static int l_targets(lua_State *L)
 {
@@ -349,13 +335,13 @@ static int l_targets(lua_State *L)
     }
 
     lua_createtable(L, 0, 9);
-    dc_tensor *lab = push_new(L, 1, (int[]){rows > 0 ? rows : 1});
+    dc_tensor *lab = dc_lua_new_tensor(L, 1, (int[]){rows > 0 ? rows : 1});
     lua_setfield(L, -2, "labels");
-    dc_tensor *cw = push_new(L, 1, (int[]){rows > 0 ? rows : 1});
+    dc_tensor *cw = dc_lua_new_tensor(L, 1, (int[]){rows > 0 ? rows : 1});
     lua_setfield(L, -2, "cls_weights");
-    dc_tensor *rt = push_new(L, 2, (int[]){rows > 0 ? rows : 1, 4});
+    dc_tensor *rt = dc_lua_new_tensor(L, 2, (int[]){rows > 0 ? rows : 1, 4});
     lua_setfield(L, -2, "reg_targets");
-    dc_tensor *rw = push_new(L, 1, (int[]){rows > 0 ? rows : 1});
+    dc_tensor *rw = dc_lua_new_tensor(L, 1, (int[]){rows > 0 ? rows : 1});
     lua_setfield(L, -2, "reg_weights");
     dc_targets out = {lab, cw, rt, rw};
     dc_target_stats st;
@@ -363,11 +349,11 @@ static int l_targets(lua_State *L)
     dc_rng_seed(&rng, seed);
     DC_LUA_TRY(L, dc_targets_assign(dc_lua_ctx(L), &p, cand, n, gt, cls, n_gt, h, w, &rng, &out,
                                     &st));
-    set_int_field(L, "n_valid", st.n_valid);
-    set_int_field(L, "n_pos", st.n_pos);
-    set_int_field(L, "n_neg", st.n_neg);
-    set_int_field(L, "n_pos_sampled", st.n_pos_sampled);
-    set_int_field(L, "n_neg_sampled", st.n_neg_sampled);
+    dc_lua_set_integer(L, "n_valid", st.n_valid);
+    dc_lua_set_integer(L, "n_pos", st.n_pos);
+    dc_lua_set_integer(L, "n_neg", st.n_neg);
+    dc_lua_set_integer(L, "n_pos_sampled", st.n_pos_sampled);
+    dc_lua_set_integer(L, "n_neg_sampled", st.n_neg_sampled);
     return 1;
 }
 
@@ -392,7 +378,7 @@ static int l_crop_resize(lua_State *L)
     if (feat->ndim != 4 || boxes->ndim != 2)
         luaL_error(L, "crop_resize: feat must be [B, C, H, W] and boxes [N, 4]");
     const int *idx = opt_box_index(L, o, "crop_resize", boxes->shape[0]);
-    dc_tensor *out = push_new(L, 4, (int[]){boxes->shape[0], feat->shape[1], (int)v[0], (int)v[1]});
+    dc_tensor *out = dc_lua_new_tensor(L, 4, (int[]){boxes->shape[0], feat->shape[1], (int)v[0], (int)v[1]});
     DC_LUA_TRY(L, dc_crop_resize_forward(dc_lua_ctx(L), feat, boxes, idx, extrap, out));
     return 1;
 }
@@ -405,7 +391,7 @@ static int l_crop_resize_backward(lua_State *L)
     int o = check_opts(L, 4, "crop_resize_backward", keys);
     if (boxes->ndim != 2) luaL_error(L, "crop_resize_backward: boxes must be [N, 4]");
     const int *idx = opt_box_index(L, o, "crop_resize_backward", boxes->shape[0]);
-    dc_tensor *out = push_new(L, feat->ndim, feat->shape);
+    dc_tensor *out = dc_lua_new_tensor(L, feat->ndim, feat->shape);
     DC_LUA_TRY(L, dc_crop_resize_backward(dc_lua_ctx(L), grad, boxes, idx, out));
     return 1;
 }

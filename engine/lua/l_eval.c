@@ -71,18 +71,6 @@ static size_t read_table(lua_State *L, int idx, const char *what, const char *co
     return n;
 }
 
-static void set_number(lua_State *L, const char *key, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, key);
-}
-
-static void set_integer(lua_State *L, const char *key, lua_Integer v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
-
 /* ---------------------------------------------------------------- KS */
 
 /* ks_2samp(x, y [, {alpha = 0.05, method = "auto" | "exact" | "asymp"}]) -> result table */
@@ -118,19 +106,19 @@ static int l_ks_2samp(lua_State *L)
     dc_eval_ks r;
     DC_LUA_TRY(L, dc_eval_ks_2samp(s[0], len[0], s[1], len[1], alpha, method, &r));
     lua_createtable(L, 0, 10);
-    set_number(L, "d", r.d);
-    set_number(L, "p", r.p);
-    set_number(L, "d_crit", r.d_crit);
-    set_number(L, "alpha", r.alpha);
+    dc_lua_set_number(L, "d", r.d);
+    dc_lua_set_number(L, "p", r.p);
+    dc_lua_set_number(L, "d_crit", r.d_crit);
+    dc_lua_set_number(L, "alpha", r.alpha);
     lua_pushboolean(L, r.reject);
     lua_setfield(L, -2, "reject");
-    set_integer(L, "n", (lua_Integer)r.n);
-    set_integer(L, "m", (lua_Integer)r.m);
+    dc_lua_set_integer(L, "n", (lua_Integer)r.n);
+    dc_lua_set_integer(L, "m", (lua_Integer)r.m);
     lua_pushstring(L, r.method == DC_EVAL_KS_METHOD_EXACT ? "exact" : "asymp");
     lua_setfield(L, -2, "method");
     lua_pushboolean(L, r.ties);
     lua_setfield(L, -2, "ties");
-    if (!isnan(r.p_ties)) set_number(L, "p_ties", r.p_ties);
+    if (!isnan(r.p_ties)) dc_lua_set_number(L, "p_ties", r.p_ties);
     return 1;
 }
 
@@ -238,33 +226,33 @@ static int l_match(lua_State *L)
     for (size_t t = 0; t < n_thr; t++) {
         const dc_eval_row *r = &rows[t];
         lua_createtable(L, 0, 10);
-        set_number(L, "threshold", r->threshold);
-        set_integer(L, "n_above", (lua_Integer)r->n_above);
-        set_integer(L, "tp", (lua_Integer)r->tp);
-        set_integer(L, "fp", (lua_Integer)r->fp);
-        set_integer(L, "fn", (lua_Integer)r->fn);
-        set_integer(L, "dup", (lua_Integer)r->dup);
-        set_number(L, "precision", r->precision);
-        set_number(L, "recall", r->recall);
-        set_number(L, "f1", r->f1);
-        if (r->tp) set_number(L, "std_err_kpc", r->std_err_kpc); /* absent: no TP */
+        dc_lua_set_number(L, "threshold", r->threshold);
+        dc_lua_set_integer(L, "n_above", (lua_Integer)r->n_above);
+        dc_lua_set_integer(L, "tp", (lua_Integer)r->tp);
+        dc_lua_set_integer(L, "fp", (lua_Integer)r->fp);
+        dc_lua_set_integer(L, "fn", (lua_Integer)r->fn);
+        dc_lua_set_integer(L, "dup", (lua_Integer)r->dup);
+        dc_lua_set_number(L, "precision", r->precision);
+        dc_lua_set_number(L, "recall", r->recall);
+        dc_lua_set_number(L, "f1", r->f1);
+        if (r->tp) dc_lua_set_number(L, "std_err_kpc", r->std_err_kpc); /* absent: no TP */
         lua_rawseti(L, -2, (lua_Integer)t + 1);
     }
     lua_setfield(L, -2, "rows");
-    set_integer(L, "best", (lua_Integer)dc_eval_best_row(rows, n_thr) + 1);
-    set_number(L, "max_kpc", m->max_kpc);
+    dc_lua_set_integer(L, "best", (lua_Integer)dc_eval_best_row(rows, n_thr) + 1);
+    dc_lua_set_number(L, "max_kpc", m->max_kpc);
     lua_createtable(L, (int)np, 0);
     for (size_t i = 0; i < np; i++) {
         lua_createtable(L, 0, 6);
-        set_number(L, "score", m->pred_score[i]);
+        dc_lua_set_number(L, "score", m->pred_score[i]);
         if (m->pred_truth[i] >= 0) {
-            set_integer(L, "truth", m->pred_truth[i] + 1);
-            set_number(L, "dist_kpc", m->pred_match_kpc[i]);
+            dc_lua_set_integer(L, "truth", m->pred_truth[i] + 1);
+            dc_lua_set_number(L, "dist_kpc", m->pred_match_kpc[i]);
         }
         lua_pushboolean(L, m->pred_dup[i]);
         lua_setfield(L, -2, "dup");
-        set_integer(L, "nearest", m->pred_nearest[i] + 1);
-        set_number(L, "nearest_kpc", m->pred_nearest_kpc[i]);
+        dc_lua_set_integer(L, "nearest", m->pred_nearest[i] + 1);
+        dc_lua_set_number(L, "nearest_kpc", m->pred_nearest_kpc[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "preds");
@@ -272,11 +260,11 @@ static int l_match(lua_State *L)
     for (size_t j = 0; j < nt; j++) {
         lua_createtable(L, 0, 4);
         if (m->truth_pred[j] >= 0) {
-            set_integer(L, "pred", m->truth_pred[j] + 1);
-            set_number(L, "score", m->truth_score[j]);
-            set_number(L, "dist_kpc", m->pred_match_kpc[m->truth_pred[j]]);
+            dc_lua_set_integer(L, "pred", m->truth_pred[j] + 1);
+            dc_lua_set_number(L, "score", m->truth_score[j]);
+            dc_lua_set_number(L, "dist_kpc", m->pred_match_kpc[m->truth_pred[j]]);
         }
-        set_number(L, "kpc_per_arcsec", m->truth_kpc_per_arcsec[j]);
+        dc_lua_set_number(L, "kpc_per_arcsec", m->truth_kpc_per_arcsec[j]);
         lua_rawseti(L, -2, (lua_Integer)j + 1);
     }
     lua_setfield(L, -2, "truths");
@@ -286,6 +274,15 @@ static int l_match(lua_State *L)
 }
 
 /* ---------------------------------------------------------------- cross-matching */
+
+/* sep_arcsec(ra1, dec1, ra2, dec2) -> great-circle separation in arcsec (degrees in) */
+static int l_sep_arcsec(lua_State *L)
+{
+    double ra1 = luaL_checknumber(L, 1), dec1 = luaL_checknumber(L, 2);
+    double ra2 = luaL_checknumber(L, 3), dec2 = luaL_checknumber(L, 4);
+    lua_pushnumber(L, dc_eval_sep_arcsec(ra1, dec1, ra2, dec2));
+    return 1;
+}
 
 /* crossmatch(positions, catalogue [, {radius_arcmin = 1.61, z_min = 0.05, z_max = 0.4}])
  *   -> per position {index = <catalogue row> or absent, sep_arcsec = ...}, and the number of
@@ -314,8 +311,8 @@ static int l_crossmatch(lua_State *L)
     for (size_t i = 0; i < np; i++) {
         lua_createtable(L, 0, 2);
         if (match[i] >= 0) {
-            set_integer(L, "index", match[i] + 1);
-            set_number(L, "sep_arcsec", sep[i]);
+            dc_lua_set_integer(L, "index", match[i] + 1);
+            dc_lua_set_number(L, "sep_arcsec", sep[i]);
             found++;
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -370,6 +367,7 @@ void dc_lua_open_eval(lua_State *L)
     static const luaL_Reg fns[] = {
         {"ks_2samp", l_ks_2samp}, {"ks_critical", l_ks_critical},
         {"kolmogorov_sf", l_kolmogorov_sf}, {"match", l_match}, {"crossmatch", l_crossmatch},
+        {"sep_arcsec", l_sep_arcsec},
         {"kfold", l_kfold}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

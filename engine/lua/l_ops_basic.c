@@ -18,18 +18,10 @@
 #include "lua/lua_bind.h"
 #include "ops/ops_basic.h"
 
-/* A new tensor of the given shape, pushed as a Lua tensor. */
-static dc_tensor *push_new(lua_State *L, int ndim, const int *shape)
-{
-    dc_tensor *t;
-    DC_LUA_TRY(L, dc_tensor_new(dc_lua_ctx(L), ndim, shape, &t));
-    dc_lua_push_tensor(L, t);
-    return t;
-}
-
+/* A new Lua tensor of t's shape, pushed. */
 static dc_tensor *push_like(lua_State *L, const dc_tensor *t)
 {
-    return push_new(L, t->ndim, t->shape);
+    return dc_lua_new_tensor(L, t->ndim, t->shape);
 }
 
 /* The array of tensors at idx as a C array living in a userdata pushed on the stack (collected
@@ -149,7 +141,7 @@ static dc_tensor *push_pooled(lua_State *L, const dc_tensor *x, const dc_pool2d_
         luaL_error(L, "%s: x must be [N, C, H, W], got %d dimension(s)", where, x->ndim);
     int oh, ow;
     DC_LUA_TRY(L, dc_pool2d_output_size(p, x->shape[2], x->shape[3], &oh, &ow));
-    return push_new(L, 4, (int[]){x->shape[0], x->shape[1], oh, ow});
+    return dc_lua_new_tensor(L, 4, (int[]){x->shape[0], x->shape[1], oh, ow});
 }
 
 static int pool_forward(lua_State *L, int is_max)
@@ -189,7 +181,7 @@ static int l_global_avgpool(lua_State *L)
     dc_tensor *x = dc_lua_check_tensor(L, 1);
     if (x->ndim != 4)
         luaL_error(L, "global_avgpool: x must be [N, C, H, W], got %d dimension(s)", x->ndim);
-    dc_tensor *y = push_new(L, 2, x->shape);
+    dc_tensor *y = dc_lua_new_tensor(L, 2, x->shape);
     DC_LUA_TRY(L, dc_global_avgpool_forward(dc_lua_ctx(L), x, y));
     return 1;
 }
@@ -213,7 +205,7 @@ static int l_concat(lua_State *L)
     if (xs[0]->ndim < 2) luaL_error(L, "concat: tensors need at least 2 dimensions");
     shape[1] = 0;
     for (int i = 0; i < n; i++) shape[1] += xs[i]->shape[1];
-    dc_tensor *y = push_new(L, xs[0]->ndim, shape);
+    dc_tensor *y = dc_lua_new_tensor(L, xs[0]->ndim, shape);
     DC_LUA_TRY(L, dc_concat_forward(dc_lua_ctx(L), (const dc_tensor *const *)xs, n, y));
     return 1;
 }

@@ -17,14 +17,6 @@
 #include "lua/lua_bind.h"
 #include "ops/ops_conv.h"
 
-static dc_tensor *push_new(lua_State *L, int ndim, const int *shape)
-{
-    dc_tensor *t;
-    DC_LUA_TRY(L, dc_tensor_new(dc_lua_ctx(L), ndim, shape, &t));
-    dc_lua_push_tensor(L, t);
-    return t;
-}
-
 static dc_tensor *opt_tensor(lua_State *L, int idx)
 {
     return lua_isnoneornil(L, idx) ? NULL : dc_lua_check_tensor(L, idx);
@@ -102,7 +94,7 @@ static int l_conv2d(lua_State *L)
     dc_conv_params p = check_conv_params(L, 4, "conv2d", x->shape[2], x->shape[3], w->shape[2], w->shape[3]);
     int oh, ow;
     DC_LUA_TRY(L, dc_conv2d_out_shape(&p, x->shape[2], x->shape[3], &oh, &ow));
-    dc_tensor *y = push_new(L, 4, (int[]){x->shape[0], w->shape[0], oh, ow});
+    dc_tensor *y = dc_lua_new_tensor(L, 4, (int[]){x->shape[0], w->shape[0], oh, ow});
     DC_LUA_TRY(L, dc_conv2d_forward(dc_lua_ctx(L), x, w, b, y, &p, NULL));
     return 1;
 }
@@ -125,7 +117,7 @@ static int l_conv2d_backward_input(lua_State *L)
     const dc_tensor *x = check_4d(L, 1, where, "x"), *w = check_4d(L, 2, where, "w");
     const dc_tensor *dy = dc_lua_check_tensor(L, 3);
     dc_conv_params p = check_conv_params(L, 4, where, x->shape[2], x->shape[3], w->shape[2], w->shape[3]);
-    dc_tensor *dx = push_new(L, 4, x->shape);
+    dc_tensor *dx = dc_lua_new_tensor(L, 4, x->shape);
     DC_LUA_TRY(L, dc_conv2d_backward_input(dc_lua_ctx(L), dy, w, dx, &p, 0, NULL));
     return 1;
 }
@@ -136,8 +128,8 @@ static int l_conv2d_backward_params(lua_State *L)
     const dc_tensor *x = check_4d(L, 1, where, "x"), *w = check_4d(L, 2, where, "w");
     const dc_tensor *dy = dc_lua_check_tensor(L, 3);
     dc_conv_params p = check_conv_params(L, 4, where, x->shape[2], x->shape[3], w->shape[2], w->shape[3]);
-    dc_tensor *dw = push_new(L, 4, w->shape);
-    dc_tensor *db = push_new(L, 1, w->shape);
+    dc_tensor *dw = dc_lua_new_tensor(L, 4, w->shape);
+    dc_tensor *db = dc_lua_new_tensor(L, 1, w->shape);
     DC_LUA_TRY(L, dc_conv2d_backward_params(dc_lua_ctx(L), x, dy, dw, db, &p, 0, NULL));
     return 2;
 }
@@ -148,7 +140,7 @@ static int l_fc(lua_State *L)
 {
     const dc_tensor *x = dc_lua_check_tensor(L, 1), *w = dc_lua_check_tensor(L, 2);
     const dc_tensor *b = opt_tensor(L, 3);
-    dc_tensor *y = push_new(L, 2, (int[]){x->shape[0], w->shape[0]});
+    dc_tensor *y = dc_lua_new_tensor(L, 2, (int[]){x->shape[0], w->shape[0]});
     DC_LUA_TRY(L, dc_fc_forward(dc_lua_ctx(L), x, w, b, y));
     return 1;
 }
@@ -157,7 +149,7 @@ static int l_fc_backward_input(lua_State *L)
 {
     const dc_tensor *x = dc_lua_check_tensor(L, 1), *w = dc_lua_check_tensor(L, 2);
     const dc_tensor *dy = dc_lua_check_tensor(L, 3);
-    dc_tensor *dx = push_new(L, x->ndim, x->shape);
+    dc_tensor *dx = dc_lua_new_tensor(L, x->ndim, x->shape);
     DC_LUA_TRY(L, dc_fc_backward_input(dc_lua_ctx(L), dy, w, dx, 0));
     return 1;
 }
@@ -166,8 +158,8 @@ static int l_fc_backward_params(lua_State *L)
 {
     const dc_tensor *x = dc_lua_check_tensor(L, 1), *w = dc_lua_check_tensor(L, 2);
     const dc_tensor *dy = dc_lua_check_tensor(L, 3);
-    dc_tensor *dw = push_new(L, w->ndim, w->shape);
-    dc_tensor *db = push_new(L, 1, w->shape);
+    dc_tensor *dw = dc_lua_new_tensor(L, w->ndim, w->shape);
+    dc_tensor *db = dc_lua_new_tensor(L, 1, w->shape);
     DC_LUA_TRY(L, dc_fc_backward_params(dc_lua_ctx(L), x, dy, dw, db, 0));
     return 2;
 }
@@ -211,7 +203,7 @@ static int l_batchnorm(lua_State *L)
 {
     const dc_tensor *x = dc_lua_check_tensor(L, 1);
     bn_args a = check_bn(L, 2, "batchnorm", 1);
-    dc_tensor *y = push_new(L, x->ndim, x->shape);
+    dc_tensor *y = dc_lua_new_tensor(L, x->ndim, x->shape);
     DC_LUA_TRY(L, dc_bn_forward(dc_lua_ctx(L), x, a.gamma, a.beta, a.mean, a.var, a.eps, y));
     return 1;
 }
@@ -220,7 +212,7 @@ static int l_batchnorm_backward(lua_State *L)
 {
     const dc_tensor *dy = dc_lua_check_tensor(L, 1);
     bn_args a = check_bn(L, 2, "batchnorm_backward", 0);
-    dc_tensor *dx = push_new(L, dy->ndim, dy->shape);
+    dc_tensor *dx = dc_lua_new_tensor(L, dy->ndim, dy->shape);
     DC_LUA_TRY(L, dc_bn_backward_input(dc_lua_ctx(L), dy, a.gamma, a.var, a.eps, dx, 0));
     return 1;
 }
@@ -256,7 +248,7 @@ static int l_gemm(lua_State *L)
         lua_getfield(L, 3, "c");
     } else {
         if (beta != 0.0) luaL_error(L, "gemm: beta needs an output tensor c to scale");
-        c = push_new(L, 2, (int[]){ta ? a->shape[1] : a->shape[0], tb ? b->shape[0] : b->shape[1]});
+        c = dc_lua_new_tensor(L, 2, (int[]){ta ? a->shape[1] : a->shape[0], tb ? b->shape[0] : b->shape[1]});
     }
     DC_LUA_TRY(L, dc_matmul(dc_lua_ctx(L), ta ? DC_TRANS_YES : DC_TRANS_NO, tb ? DC_TRANS_YES : DC_TRANS_NO,
                             (float)alpha, a, b, (float)beta, c));

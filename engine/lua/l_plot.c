@@ -166,113 +166,89 @@ static void item(lua_State *L, size_t i, const char *where, const char *const *k
     dc_lua_check_keys(L, -1, where, keys);
 }
 
-static void read_series(reader *r, int idx, dc_plot_panel *pn, const char *pwhere)
+/* Reads one item of a list (the table at stack index it) into *elem; where names it. */
+typedef void (*item_reader)(reader *r, int it, void *elem, const char *where);
+
+/* The list field `key` of the panel at idx: each item a table with only `keys`, read by read_one
+ * into an array of *n elements of `size` bytes (kept until the call returns). */
+static void *read_list(reader *r, int idx, const char *key, const char *pwhere, const char *const *keys,
+                       size_t size, item_reader read_one, size_t *n)
 {
-    static const char *const keys[] = {"x", "y", "label", "style", "color", "width", "labels", NULL};
     lua_State *L = r->L;
     char where[96];
-    size_t n = list(L, idx, "series", pwhere);
-    dc_plot_series *s = keep_alloc(r, n * sizeof *s);
-    for (size_t k = 0; k < n; k++) {
-        snprintf(where, sizeof where, "%s.series[%zu]", pwhere, k + 1);
+    *n = list(L, idx, key, pwhere);
+    char *v = keep_alloc(r, *n * size);
+    for (size_t k = 0; k < *n; k++) {
+        snprintf(where, sizeof where, "%s.%s[%zu]", pwhere, key, k + 1);
         item(L, k, where, keys);
-        int it = lua_gettop(L);
-        size_t nx, ny;
-        s[k] = (dc_plot_series){.color = opt_color(L, it, where)};
-        s[k].x = numbers(r, it, "x", 1, where, &nx);
-        s[k].y = numbers(r, it, "y", 1, where, &ny);
-        if (nx != ny) luaL_error(L, "%s has %I x values and %I y values", where, (lua_Integer)nx, (lua_Integer)ny);
-        s[k].n = nx;
-        s[k].label = opt_text(r, it, "label", where);
-        const char *style = opt_text(r, it, "style", where);
-        if (!style || strcmp(style, "line") == 0) s[k].style = DC_PLOT_STYLE_LINE;
-        else if (strcmp(style, "points") == 0) s[k].style = DC_PLOT_STYLE_POINTS;
-        else if (strcmp(style, "linepoints") == 0) s[k].style = DC_PLOT_STYLE_LINE_POINTS;
-        else luaL_error(L, "%s.style '%s' is not one of line, points, linepoints", where, style);
-        s[k].width = dc_lua_opt_number(L, it, "width", 1.0);
-        if (field(L, it, "labels") != LUA_TNIL) {
-            if (!lua_istable(L, -1)) luaL_error(L, "%s.labels must be a table of strings", where);
-            const char **pl = keep_alloc(r, nx * sizeof *pl);
-            for (size_t i = 0; i < nx; i++) {
-                int t = lua_rawgeti(L, -1, (lua_Integer)i + 1);
-                if (t == LUA_TSTRING || t == LUA_TNUMBER) pl[i] = keep_text(r);
-                else if (t == LUA_TNIL || t == LUA_TBOOLEAN) pl[i] = NULL; /* false or a hole: no text */
-                else luaL_error(L, "%s.labels[%I] must be a string, got %s", where, (lua_Integer)i + 1,
-                                luaL_typename(L, -1));
-                lua_pop(L, 1);
-            }
-            s[k].point_labels = pl;
+        read_one(r, lua_gettop(L), v + k * size, where);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *const SERIES_KEYS[] = {"x", "y", "label", "style", "color", "width", "labels", NULL};
+static void read_series(reader *r, int it, void *elem, const char *where)
+{
+    lua_State *L = r->L;
+    dc_plot_series *s = elem;
+    size_t nx, ny;
+    *s = (dc_plot_series){.color = opt_color(L, it, where)};
+    s->x = numbers(r, it, "x", 1, where, &nx);
+    s->y = numbers(r, it, "y", 1, where, &ny);
+    if (nx != ny) luaL_error(L, "%s has %I x values and %I y values", where, (lua_Integer)nx, (lua_Integer)ny);
+    s->n = nx;
+    s->label = opt_text(r, it, "label", where);
+    const char *style = opt_text(r, it, "style", where);
+    if (!style || strcmp(style, "line") == 0) s->style = DC_PLOT_STYLE_LINE;
+    else if (strcmp(style, "points") == 0) s->style = DC_PLOT_STYLE_POINTS;
+    else if (strcmp(style, "linepoints") == 0) s->style = DC_PLOT_STYLE_LINE_POINTS;
+    else luaL_error(L, "%s.style '%s' is not one of line, points, linepoints", where, style);
+    s->width = dc_lua_opt_number(L, it, "width", 1.0);
+    if (field(L, it, "labels") != LUA_TNIL) {
+        if (!lua_istable(L, -1)) luaL_error(L, "%s.labels must be a table of strings", where);
+        const char **pl = keep_alloc(r, nx * sizeof *pl);
+        for (size_t i = 0; i < nx; i++) {
+            int t = lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            if (t == LUA_TSTRING || t == LUA_TNUMBER) pl[i] = keep_text(r);
+            else if (t == LUA_TNIL || t == LUA_TBOOLEAN) pl[i] = NULL; /* false or a hole: no text */
+            else luaL_error(L, "%s.labels[%I] must be a string, got %s", where, (lua_Integer)i + 1,
+                            luaL_typename(L, -1));
+            lua_pop(L, 1);
         }
-        lua_pop(L, 2); /* labels, item */
+        s->point_labels = pl;
     }
-    lua_pop(L, 1);
-    pn->series = s;
-    pn->n_series = n;
+    lua_pop(L, 1); /* labels */
 }
 
-static void read_hists(reader *r, int idx, dc_plot_panel *pn, const char *pwhere)
+static const char *const HIST_KEYS[] = {"values", "label", "color", NULL};
+static void read_hist(reader *r, int it, void *elem, const char *where)
 {
-    static const char *const keys[] = {"values", "label", "color", NULL};
-    lua_State *L = r->L;
-    char where[96];
-    size_t n = list(L, idx, "hist", pwhere);
-    dc_plot_hist *h = keep_alloc(r, n * sizeof *h);
-    for (size_t k = 0; k < n; k++) {
-        snprintf(where, sizeof where, "%s.hist[%zu]", pwhere, k + 1);
-        item(L, k, where, keys);
-        int it = lua_gettop(L);
-        h[k] = (dc_plot_hist){.color = opt_color(L, it, where), .label = opt_text(r, it, "label", where)};
-        h[k].values = numbers(r, it, "values", 1, where, &h[k].n);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pn->hists = h;
-    pn->n_hists = n;
+    dc_plot_hist *h = elem;
+    *h = (dc_plot_hist){.color = opt_color(r->L, it, where), .label = opt_text(r, it, "label", where)};
+    h->values = numbers(r, it, "values", 1, where, &h->n);
 }
 
-static void read_notes(reader *r, int idx, dc_plot_panel *pn, const char *pwhere)
+static const char *const NOTE_KEYS[] = {"x", "y", "text", NULL};
+static void read_note(reader *r, int it, void *elem, const char *where)
 {
-    static const char *const keys[] = {"x", "y", "text", NULL};
     lua_State *L = r->L;
-    char where[96];
-    size_t n = list(L, idx, "notes", pwhere);
-    dc_plot_note *nt = keep_alloc(r, n * sizeof *nt);
-    for (size_t k = 0; k < n; k++) {
-        snprintf(where, sizeof where, "%s.notes[%zu]", pwhere, k + 1);
-        item(L, k, where, keys);
-        int it = lua_gettop(L);
-        nt[k].x = opt_limit(L, it, "x", where);
-        nt[k].y = opt_limit(L, it, "y", where);
-        nt[k].text = opt_text(r, it, "text", where);
-        if (isnan(nt[k].x) || isnan(nt[k].y) || !nt[k].text)
-            luaL_error(L, "%s needs x, y and text", where);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pn->notes = nt;
-    pn->n_notes = n;
+    dc_plot_note *nt = elem;
+    nt->x = opt_limit(L, it, "x", where);
+    nt->y = opt_limit(L, it, "y", where);
+    nt->text = opt_text(r, it, "text", where);
+    if (isnan(nt->x) || isnan(nt->y) || !nt->text) luaL_error(L, "%s needs x, y and text", where);
 }
 
-static void read_lines(reader *r, int idx, dc_plot_panel *pn, const char *pwhere)
+static const char *const LINE_KEYS[] = {"x", "y", "label", NULL};
+static void read_line(reader *r, int it, void *elem, const char *where)
 {
-    static const char *const keys[] = {"x", "y", "label", NULL};
     lua_State *L = r->L;
-    char where[96];
-    size_t n = list(L, idx, "lines", pwhere);
-    dc_plot_refline *ln = keep_alloc(r, n * sizeof *ln);
-    for (size_t k = 0; k < n; k++) {
-        snprintf(where, sizeof where, "%s.lines[%zu]", pwhere, k + 1);
-        item(L, k, where, keys);
-        int it = lua_gettop(L);
-        double x = opt_limit(L, it, "x", where), y = opt_limit(L, it, "y", where);
-        if (isnan(x) == isnan(y)) luaL_error(L, "%s needs exactly one of x (a vertical line) or y", where);
-        ln[k] = (dc_plot_refline){.at = isnan(x) ? y : x, .vertical = !isnan(x),
-                                  .label = opt_text(r, it, "label", where)};
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pn->lines = ln;
-    pn->n_lines = n;
+    double x = opt_limit(L, it, "x", where), y = opt_limit(L, it, "y", where);
+    if (isnan(x) == isnan(y)) luaL_error(L, "%s needs exactly one of x (a vertical line) or y", where);
+    *(dc_plot_refline *)elem = (dc_plot_refline){.at = isnan(x) ? y : x, .vertical = !isnan(x),
+                                                 .label = opt_text(r, it, "label", where)};
 }
 
 static void read_panel(reader *r, int idx, dc_plot_panel *pn, const char *where)
@@ -305,10 +281,10 @@ static void read_panel(reader *r, int idx, dc_plot_panel *pn, const char *where)
                        where, legend);
         pn->legend = (dc_plot_legend)found;
     }
-    read_series(r, idx, pn, where);
-    read_hists(r, idx, pn, where);
-    read_notes(r, idx, pn, where);
-    read_lines(r, idx, pn, where);
+    pn->series = read_list(r, idx, "series", where, SERIES_KEYS, sizeof *pn->series, read_series, &pn->n_series);
+    pn->hists = read_list(r, idx, "hist", where, HIST_KEYS, sizeof *pn->hists, read_hist, &pn->n_hists);
+    pn->notes = read_list(r, idx, "notes", where, NOTE_KEYS, sizeof *pn->notes, read_note, &pn->n_notes);
+    pn->lines = read_list(r, idx, "lines", where, LINE_KEYS, sizeof *pn->lines, read_line, &pn->n_lines);
 }
 
 /* plot{...} -> file */

@@ -286,15 +286,21 @@ static void push_cluster(lua_State *L, const dc_sim_cluster *c)
     }
 }
 
+/* An array of the clusters c[0..n) as cluster tables, pushed. */
+static void push_clusters(lua_State *L, const dc_sim_cluster *c, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t k = 0; k < n; k++) {
+        push_cluster(L, &c[k]);
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+}
+
 /* field:clusters() -> array of cluster tables (truth) */
 static int l_field_clusters(lua_State *L)
 {
     dc_sim_field *f = check_field(L, 1);
-    lua_createtable(L, (int)f->n_clusters, 0);
-    for (size_t k = 0; k < f->n_clusters; k++) {
-        push_cluster(L, &f->clusters[k]);
-        lua_rawseti(L, -2, (lua_Integer)k + 1);
-    }
+    push_clusters(L, f->clusters, f->n_clusters);
     return 1;
 }
 
@@ -518,11 +524,7 @@ static int l_survey_count(lua_State *L)
 static int l_survey_clusters(lua_State *L)
 {
     dc_sim_survey *s = check_survey(L, 1);
-    lua_createtable(L, (int)s->n_clusters, 0);
-    for (size_t k = 0; k < s->n_clusters; k++) {
-        push_cluster(L, &s->clusters[k]);
-        lua_rawseti(L, -2, (lua_Integer)k + 1);
-    }
+    push_clusters(L, s->clusters, s->n_clusters);
     return 1;
 }
 

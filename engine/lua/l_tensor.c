@@ -16,11 +16,26 @@ dc_tensor *dc_lua_check_tensor(lua_State *L, int idx)
     return u->t;
 }
 
-void dc_lua_push_tensor(lua_State *L, dc_tensor *t)
+/* A Lua tensor holding nothing yet (safe to collect), pushed. */
+static ltensor *push_empty(lua_State *L)
 {
     ltensor *u = lua_newuserdatauv(L, sizeof *u, 0);
-    u->t = t;
+    u->t = NULL;
     luaL_setmetatable(L, TENSOR_KEY);
+    return u;
+}
+
+void dc_lua_push_tensor(lua_State *L, dc_tensor *t)
+{
+    push_empty(L)->t = t;
+}
+
+dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape)
+{
+    dc_ctx *ctx = dc_lua_ctx(L);
+    ltensor *u = push_empty(L); /* before allocating: a Lua memory error then leaks nothing */
+    DC_LUA_TRY(L, dc_tensor_new(ctx, ndim, shape, &u->t));
+    return u->t;
 }
 
 /* A shape from a table of positive integers at idx. Returns ndim. */
@@ -40,6 +55,20 @@ static int check_shape(lua_State *L, int idx, int shape[DC_TENSOR_MAX_DIMS])
     return n;
 }
 
+/* Values 1..n of the table at idx as floats into host. Returns 0, or the 1-based index of the
+ * first value that is not a number (host is then partly written). */
+static size_t table_floats(lua_State *L, int idx, float *host, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        int ok;
+        host[i] = (float)lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok) return i + 1;
+    }
+    return 0;
+}
+
 /* deepcee.tensor(shape [, fill | values]) */
 static int l_tensor_new(lua_State *L)
 {
@@ -53,23 +82,16 @@ static int l_tensor_new(lua_State *L)
             luaL_error(L, "bad argument #2: %d values given for %d elements", (int)luaL_len(L, 2), (int)n);
         host = malloc(n * sizeof *host);
         if (!host) luaL_error(L, "out of host memory");
-        for (size_t i = 0; i < n; i++) {
-            lua_rawgeti(L, 2, (lua_Integer)i + 1);
-            int ok;
-            host[i] = (float)lua_tonumberx(L, -1, &ok);
-            lua_pop(L, 1);
-            if (!ok) {
-                free(host);
-                luaL_error(L, "bad argument #2: value %d is not a number", (int)i + 1);
-            }
+        size_t bad = table_floats(L, 2, host, n);
+        if (bad) {
+            free(host);
+            luaL_error(L, "bad argument #2: value %d is not a number", (int)bad);
         }
     } else if (!lua_isnoneornil(L, 2)) {
         luaL_checknumber(L, 2);
     }
     dc_ctx *ctx = dc_lua_ctx(L);
-    ltensor *u = lua_newuserdatauv(L, sizeof *u, 0); /* safe empty state before allocating */
-    u->t = NULL;
-    luaL_setmetatable(L, TENSOR_KEY);
+    ltensor *u = push_empty(L); /* safe empty state before allocating */
     dc_status st = dc_tensor_new(ctx, ndim, shape, &u->t);
     if (st == DC_STATUS_OK && host) st = dc_tensor_upload(u->t, host, n);
     else if (st == DC_STATUS_OK && lua_isnumber(L, 2)) st = dc_tensor_fill(u->t, (float)lua_tonumber(L, 2));
@@ -133,15 +155,10 @@ static int l_from_table(lua_State *L)
                           (int)t->numel);
     float *host = malloc(t->numel * sizeof *host);
     if (!host) return luaL_error(L, "out of host memory");
-    for (size_t i = 0; i < t->numel; i++) {
-        lua_rawgeti(L, 2, (lua_Integer)i + 1);
-        int ok;
-        host[i] = (float)lua_tonumberx(L, -1, &ok);
-        lua_pop(L, 1);
-        if (!ok) {
-            free(host);
-            return luaL_error(L, "bad argument #1: value %d is not a number", (int)i + 1);
-        }
+    size_t bad = table_floats(L, 2, host, t->numel);
+    if (bad) {
+        free(host);
+        return luaL_error(L, "bad argument #1: value %d is not a number", (int)bad);
     }
     dc_status st = dc_tensor_upload(t, host, t->numel);
     free(host);

@@ -79,6 +79,18 @@ int dc_lua_opt_boolean(lua_State *L, int idx, const char *key, int def)
     return v;
 }
 
+void dc_lua_set_number(lua_State *L, const char *key, lua_Number v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, key);
+}
+
+void dc_lua_set_integer(lua_State *L, const char *key, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, key);
+}
+
 void dc_lua_check_keys(lua_State *L, int idx, const char *where, const char *const *known)
 {
     idx = lua_absindex(L, idx);

@@ -28,6 +28,9 @@ lua_Number dc_lua_opt_number(lua_State *L, int idx, const char *key, lua_Number 
 lua_Integer dc_lua_opt_integer(lua_State *L, int idx, const char *key, lua_Integer def);
 const char *dc_lua_opt_string(lua_State *L, int idx, const char *key, const char *def);
 int dc_lua_opt_boolean(lua_State *L, int idx, const char *key, int def);
+/* Set field key of the table on top of the stack to a number or an integer. */
+void dc_lua_set_number(lua_State *L, const char *key, lua_Number v);
+void dc_lua_set_integer(lua_State *L, const char *key, lua_Integer v);
 /* Reject keys of the table at idx that are not in the NULL-terminated list `known`: the error
  * names the unknown key, the function (where) and the keys it accepts. */
 void dc_lua_check_keys(lua_State *L, int idx, const char *where, const char *const *known);
@@ -40,6 +43,10 @@ dc_ctx *dc_lua_ctx(lua_State *L); /* the state's device context, opened on first
 struct dc_tensor *dc_lua_check_tensor(lua_State *L, int idx);
 /* Push a new Lua tensor owning t (the Lua object frees it). */
 void dc_lua_push_tensor(lua_State *L, struct dc_tensor *t);
+/* Push a new Lua tensor of the given shape on the state's device and return it (uninitialised
+ * values). The Lua object exists before the device memory, so no failure leaks it; a failure
+ * raises the engine's message. */
+struct dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape);
 void dc_lua_open_ops_basic(lua_State *L);
 void dc_lua_open_eval(lua_State *L);
 void dc_lua_open_detect(lua_State *L);

@@ -71,75 +71,51 @@ static dc_status check_xent_targets(const char *op, const dc_tensor *targets, ro
     return dc_tensor_expect(targets, op, "targets", 2, rw->r, rw->k, -1, -1);
 }
 
+/* The four loss kernels take (a, b, weights, R, K, [index_targets,] has_weights, scalar, out),
+ * index_targets only in the cross-entropy ones (xent); one launch of `global` items in groups of
+ * `local`. */
+static dc_status launch_loss(dc_ctx *ctx, const char *name, int xent, cl_mem a, cl_mem b, const rows *rw,
+                             float scalar, cl_mem out, size_t global, size_t local)
+{
+    cl_kernel k;
+    DC_TRY(train_kernel(ctx, name, &k));
+    cl_uint i = 0;
+    DC_TRY(dc_arg_mem(k, name, i++, a));
+    DC_TRY(dc_arg_mem(k, name, i++, b));
+    DC_TRY(dc_arg_mem(k, name, i++, rw->weights));
+    DC_TRY(dc_arg_int(k, name, i++, rw->r));
+    DC_TRY(dc_arg_int(k, name, i++, rw->k));
+    if (xent) DC_TRY(dc_arg_int(k, name, i++, rw->index_targets));
+    DC_TRY(dc_arg_int(k, name, i++, rw->has_weights));
+    DC_TRY(dc_arg_float(k, name, i++, scalar));
+    DC_TRY(dc_arg_mem(k, name, i++, out));
+    return dc_kernel_launch(ctx, k, name, 1, (size_t[]){global}, (size_t[]){local});
+}
+
+/* The forward kernels reduce in one group; the backward ones run an item per row (xent) or
+ * per value (smooth L1). */
 static dc_status launch_softmax_xent_forward(dc_ctx *ctx, cl_mem z, cl_mem t, const rows *rw,
                                              float norm, cl_mem loss)
 {
-    static const char *name = "softmax_xent_forward";
-    cl_kernel k;
-    DC_TRY(train_kernel(ctx, name, &k));
-    DC_TRY(dc_arg_mem(k, name, 0, z));
-    DC_TRY(dc_arg_mem(k, name, 1, t));
-    DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
-    DC_TRY(dc_arg_int(k, name, 3, rw->r));
-    DC_TRY(dc_arg_int(k, name, 4, rw->k));
-    DC_TRY(dc_arg_int(k, name, 5, rw->index_targets));
-    DC_TRY(dc_arg_int(k, name, 6, rw->has_weights));
-    DC_TRY(dc_arg_float(k, name, 7, norm));
-    DC_TRY(dc_arg_mem(k, name, 8, loss));
-    return dc_kernel_launch(ctx, k, name, 1, (size_t[]){GROUP}, (size_t[]){GROUP});
+    return launch_loss(ctx, "softmax_xent_forward", 1, z, t, rw, norm, loss, GROUP, GROUP);
 }
 
 static dc_status launch_softmax_xent_backward(dc_ctx *ctx, cl_mem z, cl_mem t, const rows *rw,
                                               float scale, cl_mem dz)
 {
-    static const char *name = "softmax_xent_backward";
-    cl_kernel k;
-    DC_TRY(train_kernel(ctx, name, &k));
-    DC_TRY(dc_arg_mem(k, name, 0, z));
-    DC_TRY(dc_arg_mem(k, name, 1, t));
-    DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
-    DC_TRY(dc_arg_int(k, name, 3, rw->r));
-    DC_TRY(dc_arg_int(k, name, 4, rw->k));
-    DC_TRY(dc_arg_int(k, name, 5, rw->index_targets));
-    DC_TRY(dc_arg_int(k, name, 6, rw->has_weights));
-    DC_TRY(dc_arg_float(k, name, 7, scale));
-    DC_TRY(dc_arg_mem(k, name, 8, dz));
-    return dc_kernel_launch(ctx, k, name, 1, (size_t[]){(size_t)rw->r}, (size_t[]){LOCAL});
+    return launch_loss(ctx, "softmax_xent_backward", 1, z, t, rw, scale, dz, (size_t)rw->r, LOCAL);
 }
 
 static dc_status launch_smooth_l1_forward(dc_ctx *ctx, cl_mem p, cl_mem q, const rows *rw,
                                           float norm, cl_mem loss)
 {
-    static const char *name = "smooth_l1_forward";
-    cl_kernel k;
-    DC_TRY(train_kernel(ctx, name, &k));
-    DC_TRY(dc_arg_mem(k, name, 0, p));
-    DC_TRY(dc_arg_mem(k, name, 1, q));
-    DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
-    DC_TRY(dc_arg_int(k, name, 3, rw->r));
-    DC_TRY(dc_arg_int(k, name, 4, rw->k));
-    DC_TRY(dc_arg_int(k, name, 5, rw->has_weights));
-    DC_TRY(dc_arg_float(k, name, 6, norm));
-    DC_TRY(dc_arg_mem(k, name, 7, loss));
-    return dc_kernel_launch(ctx, k, name, 1, (size_t[]){GROUP}, (size_t[]){GROUP});
+    return launch_loss(ctx, "smooth_l1_forward", 0, p, q, rw, norm, loss, GROUP, GROUP);
 }
 
 static dc_status launch_smooth_l1_backward(dc_ctx *ctx, cl_mem p, cl_mem q, const rows *rw,
                                            float scale, cl_mem dp)
 {
-    static const char *name = "smooth_l1_backward";
-    cl_kernel k;
-    DC_TRY(train_kernel(ctx, name, &k));
-    DC_TRY(dc_arg_mem(k, name, 0, p));
-    DC_TRY(dc_arg_mem(k, name, 1, q));
-    DC_TRY(dc_arg_mem(k, name, 2, rw->weights));
-    DC_TRY(dc_arg_int(k, name, 3, rw->r));
-    DC_TRY(dc_arg_int(k, name, 4, rw->k));
-    DC_TRY(dc_arg_int(k, name, 5, rw->has_weights));
-    DC_TRY(dc_arg_float(k, name, 6, scale));
-    DC_TRY(dc_arg_mem(k, name, 7, dp));
-    size_t n = (size_t)rw->r * rw->k;
-    return dc_kernel_launch(ctx, k, name, 1, (size_t[]){n}, (size_t[]){LOCAL});
+    return launch_loss(ctx, "smooth_l1_backward", 0, p, q, rw, scale, dp, (size_t)rw->r * rw->k, LOCAL);
 }
 
 dc_status dc_softmax_xent_forward(dc_ctx *ctx, const dc_tensor *logits, const dc_tensor *targets,

@@ -319,7 +319,7 @@ dc_status sim_field_populate(dc_sim_field *f, const sim_region *g, const dc_sim_
         f->cond.colour = pv.colour;
     }
     sim_rng_for(&rng, seed, TAG_GALAXIES, key);
-    DC_TRY(sim_field_galaxies_vary(g, cfg->galaxy_density, cfg->r_limit, cz, &pv, &rng, objs));
+    DC_TRY(sim_field_galaxies(g, cfg->galaxy_density, cfg->r_limit, cz, &pv, &rng, objs));
     sim_rng_for(&rng, seed, TAG_STARS, key);
     DC_TRY(sim_stars(g, cfg->star_density, cfg->r_limit, &rng, objs));
     sim_rng_for(&rng, seed, TAG_NEARBY, key);

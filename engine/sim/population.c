@@ -534,44 +534,17 @@ static double star_counts_inverse(double n)
 }
 
 dc_status sim_field_galaxies(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
-                             dc_rng *rng, sim_objects *out)
+                             const sim_popvary *pv, dc_rng *rng, sim_objects *out)
 {
+    /* the fixed population is the identity change: every step below then draws and computes
+     * exactly as before the changes existed (x 1, + 0, no acceptance draw), so it stays bit for bit */
+    static const sim_popvary none = {.size_scale = 1, .red_fraction = 1};
+    if (!pv) pv = &none;
+    /* luminosities shifted by dmstar (counts shift with them), the faint-end slope tilted by
+     * dalpha through acceptance weights (L/L*)^dalpha clipped to 0.5..2 (over-drawn by 2), sizes,
+     * red fraction and colours scaled or shifted */
     const double r_bright = 14; /* brighter ones are the nearby-galaxy contaminants */
-    double n0 = galaxy_counts(r_bright), n1 = galaxy_counts(r_limit);
-    int n = (int)dc_rng_poisson(rng, density * g->area * (n1 - n0));
-    for (int k = 0; k < n; k++) {
-        dc_sim_object *o = sim_objects_push(out);
-        if (!o) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "field galaxies: %d objects", n);
-        sim_region_place(g, rng, o);
-        double r = galaxy_counts_inverse(n0 + (n1 - n0) * dc_rng_uniform(rng));
-        /* redshift: p(z) ~ z^2 exp(-(z/z0)^1.5), median 0.1 at r = 17.7 (SDSS main sample)
-         * rising to ~0.6 at r = 24; t = (z/z0)^1.5 is Gamma(2) */
-        double zmed = r < 17.7 ? 0.1 * pow(10, 0.2 * (r - 17.7)) : 0.1 + 0.08 * (r - 17.7);
-        double fred = clampd(0.35 - 0.04 * (r - 18), 0.12, 0.4);
-        int type = dc_rng_uniform(rng) < fred ? SIM_TYPE_EARLY : dc_rng_uniform(rng) < 0.55 ? SIM_TYPE_SBC : SIM_TYPE_IRR;
-        double z = 0, absr = 0;
-        for (int tries = 0; tries < 8; tries++) {
-            double t = -log((1 - dc_rng_uniform(rng)) * (1 - dc_rng_uniform(rng)));
-            z = clampd(zmed / 1.412 * pow(t, 2.0 / 3), 0.005, 1.9);
-            absr = r - sim_cosmo_dm(cz, z) - sim_kcorr_r(type, z);
-            if (absr > -23.3) break;
-        }
-        double gr, ri;
-        sim_type_colours(SIM_TYPE_EARLY, z, &gr, &ri);
-        sim_galaxy_fill(o, type, absr, z, gr + 0.05 * dc_rng_normal(rng), ri + 0.03 * dc_rng_normal(rng), cz, rng);
-    }
-    return DC_STATUS_OK;
-}
-
-dc_status sim_field_galaxies_vary(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
-                                  const sim_popvary *pv, dc_rng *rng, sim_objects *out)
-{
-    if (!pv || (pv->dmstar == 0 && pv->dalpha == 0 && pv->size_scale == 1 && pv->red_fraction == 1 && pv->colour == 0))
-        return sim_field_galaxies(g, density, r_limit, cz, rng, out); /* the fixed population, bit for bit */
-    /* the same population with luminosities shifted by dmstar (counts shift with them), the
-     * faint-end slope tilted by dalpha through acceptance weights (L/L*)^dalpha clipped to
-     * 0.5..2 (over-drawn by 2), sizes, red fraction and colours scaled or shifted */
-    const double r_bright = 14, wmax = pv->dalpha != 0 ? 2 : 1, mstar = sim_mstar_ref + pv->dmstar;
+    const double wmax = pv->dalpha != 0 ? 2 : 1, mstar = sim_mstar_ref + pv->dmstar;
     double n0 = galaxy_counts(r_bright - pv->dmstar), n1 = galaxy_counts(r_limit - pv->dmstar);
     int n = (int)dc_rng_poisson(rng, wmax * density * g->area * (n1 - n0));
     for (int k = 0; k < n; k++) {
@@ -580,6 +553,8 @@ dc_status sim_field_galaxies_vary(const sim_region *g, double density, double r_
         tmp.cluster = -1;
         sim_region_place(g, rng, &tmp);
         double r = galaxy_counts_inverse(n0 + (n1 - n0) * dc_rng_uniform(rng));
+        /* redshift: p(z) ~ z^2 exp(-(z/z0)^1.5), median 0.1 at r = 17.7 (SDSS main sample)
+         * rising to ~0.6 at r = 24; t = (z/z0)^1.5 is Gamma(2) */
         double zmed = r < 17.7 ? 0.1 * pow(10, 0.2 * (r - 17.7)) : 0.1 + 0.08 * (r - 17.7);
         double fred = clampd(pv->red_fraction * clampd(0.35 - 0.04 * (r - 18), 0.12, 0.4), 0, 0.9);
         int type = dc_rng_uniform(rng) < fred ? SIM_TYPE_EARLY : dc_rng_uniform(rng) < 0.55 ? SIM_TYPE_SBC : SIM_TYPE_IRR;

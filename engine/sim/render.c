@@ -184,85 +184,34 @@ static void add_gaussian(float *img, int w, int h, double xc, double yc, double 
     }
 }
 
-/* One elliptical profile component of total flux `flux` convolved with the band's PSF. */
-static void add_component(float *img, int w, int h, double xc, double yc, dc_sim_profile prof,
-                          double re_px, double q, double pa_deg, double flux, double fwhm_px,
-                          double eps)
-{
-    const double *gm, *pm;
-    int ng = dc_sim_profile_mixture(prof, &gm), np = dc_sim_profile_mixture(DC_SIM_PROFILE_MOFFAT, &pm);
-    double f2 = fwhm_px * fwhm_px;
-    /* second moment of the PSF mixture: where a galaxy Gaussian is much wider than the PSF, one
-     * Gaussian with the PSF's variance convolves it to well below the noise */
-    double psf_var = 0;
-    for (int k = 0; k < np; k++) psf_var += pm[2 * k] * pm[2 * k + 1] * f2;
-    const double pix = 1.0 / 12; /* the pixel's own box, as a variance */
-    /* major axis along (-sin pa, cos pa): north = +y, east = -x */
-    double th = pa_deg * M_PI / 180, ux = -sin(th), uy = cos(th);
-    double sxx[16], sxy[16], syy[16];
-    int wide[16];
-    for (int j = 0; j < ng; j++) {
-        double va = gm[2 * j + 1] * re_px * re_px, vb = va * q * q;
-        sxx[j] = va * ux * ux + vb * uy * uy;
-        syy[j] = va * uy * uy + vb * ux * ux;
-        sxy[j] = (va - vb) * ux * uy;
-        wide[j] = vb > 16 * psf_var;
-        if (wide[j])
-            add_gaussian(img, w, h, xc, yc, sxx[j] + psf_var + pix, sxy[j], syy[j] + psf_var + pix,
-                         flux * gm[2 * j], eps);
-    }
-    for (int k = 0; k < np; k++) {
-        double v = pm[2 * k + 1] * f2 + pix, fk = flux * pm[2 * k];
-        /* galaxy Gaussians much narrower than this PSF Gaussian all give nearly the same
-         * convolved Gaussian: merge them, keeping their flux and mean covariance */
-        double mw = 0, mxx = 0, mxy = 0, myy = 0;
-        for (int j = 0; j < ng; j++) {
-            if (wide[j]) continue;
-            double wj = gm[2 * j];
-            if (sxx[j] + syy[j] < 0.1 * v) {
-                mw += wj;
-                mxx += wj * sxx[j];
-                mxy += wj * sxy[j];
-                myy += wj * syy[j];
-            } else {
-                add_gaussian(img, w, h, xc, yc, sxx[j] + v, sxy[j], syy[j] + v, fk * wj, eps);
-            }
-        }
-        if (mw > 0) add_gaussian(img, w, h, xc, yc, mxx / mw + v, mxy / mw, myy / mw + v, fk * mw, eps);
-    }
-}
-
-double dc_sim_mag_to_flux(double mag) { return pow(10.0, -0.4 * (mag - 22.5)); }
-double dc_sim_flux_to_mag(double flux) { return 22.5 - 2.5 * log10(flux); }
-
-void dc_sim_render_object(float *img, int w, int h, const dc_sim_object *o, int band,
-                          double pixel_scale, double fwhm_arcsec, double eps)
-{
-    double flux = dc_sim_mag_to_flux(o->mag[band]), fwhm_px = fwhm_arcsec / pixel_scale;
-    if (o->kind == DC_SIM_OBJECT_KIND_STAR) {
-        const double *pm;
-        int np = dc_sim_profile_mixture(DC_SIM_PROFILE_MOFFAT, &pm);
-        for (int k = 0; k < np; k++) {
-            double v = pm[2 * k + 1] * fwhm_px * fwhm_px + 1.0 / 12;
-            add_gaussian(img, w, h, o->x, o->y, v, 0, v, flux * pm[2 * k], eps);
-        }
-        return;
-    }
-    double fb = o->bulge_frac[band];
-    if (fb > 0)
-        add_component(img, w, h, o->x, o->y, DC_SIM_PROFILE_DEV, o->re_bulge / pixel_scale,
-                      o->q_bulge, o->pa, flux * fb, fwhm_px, eps);
-    if (fb < 1)
-        add_component(img, w, h, o->x, o->y, DC_SIM_PROFILE_EXP, o->re_disc / pixel_scale,
-                      o->q_disc, o->pa, flux * (1 - fb), fwhm_px, eps);
-}
-
-/* ---- general PSFs (randomised conditions) --------------------------------------------------- */
-
-/* The PSF as Gaussians {w, cxx, cxy, cyy} in pixels^2 (pixel box not included). */
+/* The PSF as Gaussians {w, xx, xy, yy} in pixels^2 (pixel box not included) and the mixture's
+ * covariance cxx, cxy, cyy. */
 #define PSF_MAXC 12
-typedef struct { int n; double w[PSF_MAXC], xx[PSF_MAXC], xy[PSF_MAXC], yy[PSF_MAXC]; } psf_mix;
+typedef struct {
+    int n;
+    double w[PSF_MAXC], xx[PSF_MAXC], xy[PSF_MAXC], yy[PSF_MAXC];
+    double cxx, cxy, cyy;
+} psf_mix;
 
+/* The fixed simulator's PSF: the circular Moffat (beta DC_SIM_MOFFAT_BETA) of FWHM fwhm_px. Its
+ * variance is summed as weight x variance x FWHM^2, the rounding the fixed images were made with. */
+static void psf_mix_circular(double fwhm_px, psf_mix *m)
+{
+    const double *pm;
+    int np = dc_sim_profile_mixture(DC_SIM_PROFILE_MOFFAT, &pm);
+    double f2 = fwhm_px * fwhm_px, var = 0;
+    for (int k = 0; k < np; k++) {
+        var += pm[2 * k] * pm[2 * k + 1] * f2;
+        m->w[k] = pm[2 * k];
+        m->xx[k] = m->yy[k] = pm[2 * k + 1] * f2;
+        m->xy[k] = 0;
+    }
+    m->n = np;
+    m->cxx = m->cyy = var;
+    m->cxy = 0;
+}
+
+/* A general PSF (randomised conditions): Moffat of any beta, elliptical, with a Gaussian wing. */
 static void psf_mix_make(const dc_sim_psf *p, double pixel_scale, psf_mix *m)
 {
     const double *pm;
@@ -290,22 +239,26 @@ static void psf_mix_make(const dc_sim_psf *p, double pixel_scale, psf_mix *m)
         m->yy[m->n] = v * kyy;
         m->n++;
     }
+    m->cxx = m->cxy = m->cyy = 0;
+    for (int k = 0; k < m->n; k++) {
+        m->cxx += m->w[k] * m->xx[k];
+        m->cxy += m->w[k] * m->xy[k];
+        m->cyy += m->w[k] * m->yy[k];
+    }
 }
 
-static void add_component_psf(float *img, int w, int h, double xc, double yc, dc_sim_profile prof,
-                              double re_px, double q, double pa_deg, double flux, const psf_mix *pm,
-                              double eps)
+/* One elliptical profile component of total flux `flux` convolved with the PSF mixture pm. */
+static void add_component(float *img, int w, int h, double xc, double yc, dc_sim_profile prof,
+                          double re_px, double q, double pa_deg, double flux, const psf_mix *pm,
+                          double eps)
 {
     const double *gm;
     int ng = dc_sim_profile_mixture(prof, &gm);
-    double pxx = 0, pxy = 0, pyy = 0; /* the PSF's covariance */
-    for (int k = 0; k < pm->n; k++) {
-        pxx += pm->w[k] * pm->xx[k];
-        pxy += pm->w[k] * pm->xy[k];
-        pyy += pm->w[k] * pm->yy[k];
-    }
-    double psf_var = 0.5 * (pxx + pyy);
-    const double pix = 1.0 / 12;
+    /* where a galaxy Gaussian is much wider than the PSF, one Gaussian with the PSF's covariance
+     * convolves it to well below the noise */
+    double pxx = pm->cxx, pxy = pm->cxy, pyy = pm->cyy, psf_var = 0.5 * (pxx + pyy);
+    const double pix = 1.0 / 12; /* the pixel's own box, as a variance */
+    /* major axis along (-sin pa, cos pa): north = +y, east = -x */
     double th = pa_deg * M_PI / 180, ux = -sin(th), uy = cos(th);
     double sxx[16], sxy[16], syy[16];
     int wide[16];
@@ -321,6 +274,8 @@ static void add_component_psf(float *img, int w, int h, double xc, double yc, dc
     for (int k = 0; k < pm->n; k++) {
         double vxx = pm->xx[k] + pix, vyy = pm->yy[k] + pix, vxy = pm->xy[k], fk = flux * pm->w[k];
         double v = 0.5 * (vxx + vyy);
+        /* galaxy Gaussians much narrower than this PSF Gaussian all give nearly the same
+         * convolved Gaussian: merge them, keeping their flux and mean covariance */
         double mw = 0, mxx = 0, mxy = 0, myy = 0;
         for (int j = 0; j < ng; j++) {
             if (wide[j]) continue;
@@ -336,6 +291,40 @@ static void add_component_psf(float *img, int w, int h, double xc, double yc, dc
         }
         if (mw > 0) add_gaussian(img, w, h, xc, yc, mxx / mw + vxx, mxy / mw + vxy, myy / mw + vyy, fk * mw, eps);
     }
+}
+
+/* A galaxy's bulge and disc, each convolved with the PSF mixture pm. */
+static void add_galaxy(float *img, int w, int h, const dc_sim_object *o, int band, double pixel_scale,
+                       double flux, const psf_mix *pm, double eps)
+{
+    double fb = o->bulge_frac[band];
+    if (fb > 0)
+        add_component(img, w, h, o->x, o->y, DC_SIM_PROFILE_DEV, o->re_bulge / pixel_scale, o->q_bulge, o->pa,
+                      flux * fb, pm, eps);
+    if (fb < 1)
+        add_component(img, w, h, o->x, o->y, DC_SIM_PROFILE_EXP, o->re_disc / pixel_scale, o->q_disc, o->pa,
+                      flux * (1 - fb), pm, eps);
+}
+
+double dc_sim_mag_to_flux(double mag) { return pow(10.0, -0.4 * (mag - 22.5)); }
+double dc_sim_flux_to_mag(double flux) { return 22.5 - 2.5 * log10(flux); }
+
+void dc_sim_render_object(float *img, int w, int h, const dc_sim_object *o, int band,
+                          double pixel_scale, double fwhm_arcsec, double eps)
+{
+    double flux = dc_sim_mag_to_flux(o->mag[band]), fwhm_px = fwhm_arcsec / pixel_scale;
+    if (o->kind == DC_SIM_OBJECT_KIND_STAR) {
+        const double *pm;
+        int np = dc_sim_profile_mixture(DC_SIM_PROFILE_MOFFAT, &pm);
+        for (int k = 0; k < np; k++) {
+            double v = pm[2 * k + 1] * fwhm_px * fwhm_px + 1.0 / 12;
+            add_gaussian(img, w, h, o->x, o->y, v, 0, v, flux * pm[2 * k], eps);
+        }
+        return;
+    }
+    psf_mix pm;
+    psf_mix_circular(fwhm_px, &pm);
+    add_galaxy(img, w, h, o, band, pixel_scale, flux, &pm, eps);
 }
 
 void dc_sim_render_object_psf(float *img, int w, int h, const dc_sim_object *o, int band,
@@ -354,13 +343,7 @@ void dc_sim_render_object_psf(float *img, int w, int h, const dc_sim_object *o, 
             add_gaussian(img, w, h, o->x, o->y, pm.xx[k] + 1.0 / 12, pm.xy[k], pm.yy[k] + 1.0 / 12, flux * pm.w[k], eps);
         return;
     }
-    double fb = o->bulge_frac[band];
-    if (fb > 0)
-        add_component_psf(img, w, h, o->x, o->y, DC_SIM_PROFILE_DEV, o->re_bulge / pixel_scale, o->q_bulge, o->pa,
-                          flux * fb, &pm, eps);
-    if (fb < 1)
-        add_component_psf(img, w, h, o->x, o->y, DC_SIM_PROFILE_EXP, o->re_disc / pixel_scale, o->q_disc, o->pa,
-                          flux * (1 - fb), &pm, eps);
+    add_galaxy(img, w, h, o, band, pixel_scale, flux, &pm, eps);
 }
 
 /* ---- noise ---------------------------------------------------------------------------------- */

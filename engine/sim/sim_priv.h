@@ -77,12 +77,10 @@ typedef struct sim_region {
 /* Set o->x, o->y (pixel box) or o->ra, o->dec (cell) uniformly at random. */
 void sim_region_place(const sim_region *g, dc_rng *rng, dc_sim_object *o);
 
-/* Populations, appended to out. r_limit: faintest r magnitude kept. */
+/* Populations, appended to out. r_limit: faintest r magnitude kept. Field galaxies with the
+ * population changes pv (NULL: none, the fixed population). */
 dc_status sim_field_galaxies(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
-                             dc_rng *rng, sim_objects *out);
-/* pv NULL: as sim_field_galaxies. */
-dc_status sim_field_galaxies_vary(const sim_region *g, double density, double r_limit, const sim_cosmo *cz,
-                                  const sim_popvary *pv, dc_rng *rng, sim_objects *out);
+                             const sim_popvary *pv, dc_rng *rng, sim_objects *out);
 dc_status sim_stars(const sim_region *g, double density, double r_limit, dc_rng *rng, sim_objects *out);
 /* Bright nearby galaxies (z 0.01-0.04) and bright saturating stars: Poisson with the given means. */
 dc_status sim_nearby_galaxies(const sim_region *g, double mean, const sim_cosmo *cz, dc_rng *rng,

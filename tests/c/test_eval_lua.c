@@ -1,4 +1,4 @@
-/* The Lua binding of engine/eval (deepcee.ks_2samp, match, crossmatch, kfold), driven from a Lua
+/* The Lua binding of engine/eval (deepcee.ks_2samp, match, crossmatch, sep_arcsec, kfold), driven from a Lua
  * chunk inside a fresh state: results in the documented layout, both data layouts (rows and
  * columns), and clear errors for bad input. No OpenCL device is needed. */
 #include <lauxlib.h>
@@ -85,6 +85,13 @@ static const char *chunk =
     "assert(nfound == 0)\n"
     "expect_error(function() dc.crossmatch(fps, {{ra = 1, dec = 1, z = 0 / 0}}) end, 'has no redshift')\n"
     "expect_error(function() dc.crossmatch(fps, cat, {radius = 1}) end, \"unknown key 'radius'\")\n"
+    /* separation: 1 deg along the equator and along a meridian; across the pole; antipodes */
+    "close(dc.sep_arcsec(10, 0, 11, 0), 3600, 1e-9, 'sep on the equator')\n"
+    "close(dc.sep_arcsec(10, 40, 10, 41), 3600, 1e-9, 'sep on a meridian')\n"
+    "close(dc.sep_arcsec(0, 89, 180, 89), 7200, 1e-8, 'sep across the pole')\n"
+    "close(dc.sep_arcsec(0, 0, 180, 0), 180 * 3600, 1e-6, 'antipodes')\n"
+    "close(dc.sep_arcsec(150, 60, 150.5, 60), 2 * math.deg(math.asin(math.cos(math.rad(60)) * math.sin(math.rad(0.25)))) * 3600, 1e-8, 'haversine')\n"
+    "expect_error(function() dc.sep_arcsec(1, 2, 3) end, 'number expected')\n"
     /* k-fold */
     "local folds, of = dc.kfold(10, 3, 42)\n"
     "assert(#folds == 3 and #of == 10)\n"

@@ -13,22 +13,12 @@
 #include "astro/astro.h"
 #include "dc_test.h"
 #include "sim/sim.h"
+#include "test_sim_util.h"
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
+/* The images, then the number of objects. */
 static uint64_t field_hash(const dc_sim_field *f)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int b = 0; b < 3; b++) h = fnv(h, f->image[b]->data, (size_t)f->width * f->height * sizeof(float));
-    return fnv(h, &f->n_objects, sizeof f->n_objects);
+    return test_fnv(test_sim_image_hash(f), &f->n_objects, sizeof f->n_objects);
 }
 
 /* A field with nothing in it but what a test adds: no noise, no saturation. */
@@ -70,12 +60,7 @@ static void test_off_identical(void)
     CHECK(f->n_artefacts == 0, "%zu artefacts with every knob at 0", f->n_artefacts);
     dc_sim_field_free(f);
     dc_sim_survey_config s;
-    dc_sim_survey_config_default(&s);
-    s.seed = 3;
-    s.ra_min = 150;
-    s.ra_max = 152;
-    s.dec_min = 0;
-    s.dec_max = 2;
+    test_sim_survey_config(&s, 3, 150, 152, 0, 2);
     dc_sim_survey *sv;
     CHECK_OK(dc_sim_survey_new(&s, &sv));
     dc_sim_field_config_default(&c);
@@ -512,12 +497,7 @@ static void test_deterministic(void)
 static void test_survey(void)
 {
     dc_sim_survey_config s;
-    dc_sim_survey_config_default(&s);
-    s.seed = 9;
-    s.ra_min = 150;
-    s.ra_max = 153;
-    s.dec_min = 0;
-    s.dec_max = 3;
+    test_sim_survey_config(&s, 9, 150, 153, 0, 3);
     dc_sim_survey *sv;
     CHECK_OK(dc_sim_survey_new(&s, &sv));
     if (!sv) return;

@@ -6,6 +6,7 @@
 #include "astro/astro.h"
 #include "dc_test.h"
 #include "sim/sim.h"
+#include "test_sim_util.h"
 
 static void test_population(dc_sim_survey *s)
 {
@@ -146,12 +147,7 @@ int main(void)
     char tmp[] = "/tmp/dc_test_simsurvey_XXXXXX";
     if (!mkdtemp(tmp)) return 1;
     dc_sim_survey_config c;
-    dc_sim_survey_config_default(&c);
-    c.ra_min = 150;
-    c.ra_max = 170;
-    c.dec_min = -2;
-    c.dec_max = 8;
-    c.seed = 3;
+    test_sim_survey_config(&c, 3, 150, 170, -2, 8);
     dc_sim_survey *s = NULL;
     CHECK_OK(dc_sim_survey_new(&c, &s));
     if (s) {

@@ -10,6 +10,7 @@
 #include "astro/astro.h"
 #include "dc_test.h"
 #include "sim/sim.h"
+#include "test_sim_util.h"
 
 /* A field with nothing but the survey's clusters and the confounders: no noise, no saturation. */
 static void quiet_config(dc_sim_field_config *c, int n)
@@ -157,12 +158,7 @@ static void test_agreement(const dc_sim_survey *sv)
 int main(void)
 {
     dc_sim_survey_config s;
-    dc_sim_survey_config_default(&s);
-    s.seed = 11;
-    s.ra_min = 140;
-    s.ra_max = 160;
-    s.dec_min = 0;
-    s.dec_max = 10;
+    test_sim_survey_config(&s, 11, 140, 160, 0, 10);
     dc_sim_survey *sv = NULL;
     CHECK_OK(dc_sim_survey_new(&s, &sv));
     if (sv) {

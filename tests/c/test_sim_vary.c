@@ -10,27 +10,17 @@
 #include "astro/astro.h"
 #include "dc_test.h"
 #include "sim/sim.h"
+#include "test_sim_util.h"
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
+/* The images, then every object's magnitudes and position. */
 static uint64_t field_hash(const dc_sim_field *f)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    size_t n = (size_t)f->width * f->height;
-    for (int b = 0; b < 3; b++) h = fnv(h, f->image[b]->data, n * sizeof(float));
+    uint64_t h = test_sim_image_hash(f);
     for (size_t k = 0; k < f->n_objects; k++) {
         const dc_sim_object *o = &f->objects[k];
-        h = fnv(h, o->mag, sizeof o->mag);
-        h = fnv(h, &o->x, sizeof o->x);
-        h = fnv(h, &o->y, sizeof o->y);
+        h = test_fnv(h, o->mag, sizeof o->mag);
+        h = test_fnv(h, &o->x, sizeof o->x);
+        h = test_fnv(h, &o->y, sizeof o->y);
     }
     return h;
 }
@@ -55,12 +45,7 @@ static void test_off_unchanged(void)
         dc_sim_field_free(f);
     }
     dc_sim_survey_config s;
-    dc_sim_survey_config_default(&s);
-    s.seed = 4;
-    s.ra_min = 150;
-    s.ra_max = 152;
-    s.dec_min = 0;
-    s.dec_max = 2;
+    test_sim_survey_config(&s, 4, 150, 152, 0, 2);
     dc_sim_survey *sv;
     CHECK_OK(dc_sim_survey_new(&s, &sv));
     dc_sim_field_config fc;
@@ -635,12 +620,7 @@ static void test_cluster_fractions(void)
 static void test_survey_consistent(void)
 {
     dc_sim_survey_config s;
-    dc_sim_survey_config_default(&s);
-    s.seed = 4;
-    s.ra_min = 150;
-    s.ra_max = 152;
-    s.dec_min = 0;
-    s.dec_max = 2;
+    test_sim_survey_config(&s, 4, 150, 152, 0, 2);
     s.vary.enabled = 1;
     dc_sim_survey *sv;
     CHECK_OK(dc_sim_survey_new(&s, &sv));

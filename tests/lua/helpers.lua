@@ -7,11 +7,24 @@ local H = {}
 -- fn() must raise an error whose text contains every one of the strings given.
 function H.expect_error(fn, ...)
   local ok, err = pcall(fn)
-  assert(not ok, "expected an error")
+  assert(not ok, "expected an error mentioning '" .. table.concat({...}, "', '") .. "'")
   for _, s in ipairs({...}) do
     assert(tostring(err):find(s, 1, true), string.format("error '%s' does not mention '%s'", tostring(err), s))
   end
   return err
+end
+
+-- |a - b| <= tol, else an error naming what was compared.
+function H.close(a, b, tol, what)
+  assert(math.abs(a - b) <= tol, string.format("%s: %.7g vs %.7g (tolerance %g)", what, a, b, tol))
+end
+
+-- The whole content of a file that must exist.
+function H.read(path)
+  local f = assert(io.open(path, "rb"), "missing " .. path)
+  local s = f:read("a")
+  f:close()
+  return s
 end
 
 -- Register nets.configs.tiny: the demo's layout at 1/4 width for 64 px images, anchors for 24 px

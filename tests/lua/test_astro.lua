@@ -2,11 +2,9 @@
 -- through FITS/CSV/DS9 and the WHL12 mapping, cosmology, a cut-out, composite, drawing and PNG.
 local dc = require("deepcee")
 
-local function expect_error(fn, needle)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error containing '" .. needle .. "'")
-  assert(tostring(err):find(needle, 1, true), "error '" .. tostring(err) .. "' lacks '" .. needle .. "'")
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error = helpers.expect_error
 
 local dir = os.tmpname()
 os.remove(dir)

@@ -20,27 +20,13 @@ local tmp = os.tmpname()
 os.remove(tmp)
 assert(os.execute("mkdir -p " .. tmp))
 
-local function read(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error, close, read = helpers.expect_error, helpers.close, helpers.read
 local function write(p, s)
   local f = assert(io.open(p, "w"))
   f:write(s)
   f:close()
-end
-local function close(a, b, tol, what)
-  assert(math.abs(a - b) <= tol, string.format("%s: %.6f vs %.6f (tolerance %g)", what, a, b, tol))
-end
-local function expect_error(fn, ...)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error")
-  for _, s in ipairs({...}) do
-    assert(tostring(err):find(s, 1, true), string.format("error '%s' does not mention '%s'", tostring(err), s))
-  end
-  return err
 end
 
 -- Geometry every manifest row must satisfy: box inside the image and, where not clipped by the

@@ -7,12 +7,7 @@ os.remove(dir)
 local demo = assert(loadfile(src .. "/scripts/demo.lua"))
 demo("quick=true", "out=" .. dir)
 
-local function read(path)
-  local f = assert(io.open(path, "r"), "missing " .. path)
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = dofile(src .. "/tests/lua/helpers.lua").read
 
 local md = read(dir .. "/report.md")
 for _, needle in ipairs({"Simulated data", "Table 2 (simulated test set)", "Table 3 (simulated unseen region",

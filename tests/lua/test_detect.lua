@@ -2,15 +2,9 @@
 -- anchors -> proposals -> targets -> crop -> post-processing pass, and the binding's errors.
 local dc = require("deepcee")
 
-local function expect_error(fn, needle)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error containing '" .. needle .. "'")
-  assert(tostring(err):find(needle, 1, true), "error '" .. tostring(err) .. "' lacks '" .. needle .. "'")
-end
-
-local function close(a, b, tol, what)
-  assert(math.abs(a - b) <= tol, string.format("%s: %.7g vs %.7g", what, a, b))
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error, close = helpers.expect_error, helpers.close
 
 -- anchors: paper grid, anchor 1 is ratio 0.5 x scale 0.25 around (0, 0)
 local anchors <close> = dc.anchors(4, 5)

@@ -21,15 +21,8 @@ local dir = os.tmpname()
 os.remove(dir)
 util.mkdir(dir)
 
-local function read(path)
-  local f = assert(io.open(path, "r"), "missing " .. path)
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local h = dofile(src .. "/tests/lua/helpers.lua")
-local expect_error = h.expect_error
+local expect_error, read = h.expect_error, h.read
 
 -- CSV rows as tables keyed by the header
 local function csv(path)

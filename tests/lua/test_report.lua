@@ -5,11 +5,9 @@ local dc = require("deepcee")
 local util = require("deepcee_util")
 local report = require("report")
 
-local function expect_error(fn, needle)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error containing '" .. needle .. "'")
-  assert(tostring(err):find(needle, 1, true), "error '" .. tostring(err) .. "' lacks '" .. needle .. "'")
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error = helpers.expect_error
 
 local function lines_of(text)
   local out = {}

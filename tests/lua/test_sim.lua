@@ -11,12 +11,9 @@ local function exists(p)
   if f then f:close() end
   return f ~= nil
 end
-local function read(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local read = helpers.read
 
 -- defaults come from the engine
 local d = dc.sim_defaults()

@@ -1,11 +1,9 @@
 -- Lua tensors and the binding's error behaviour.
 local dc = require("deepcee")
 
-local function expect_error(fn, needle)
-  local ok, err = pcall(fn)
-  assert(not ok, "expected an error containing '" .. needle .. "'")
-  assert(tostring(err):find(needle, 1, true), "error '" .. tostring(err) .. "' lacks '" .. needle .. "'")
-end
+local helpers = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is not set (ctest sets it)")
+  .. "/tests/lua/helpers.lua")
+local expect_error = helpers.expect_error
 
 assert(#dc.devices() >= 1, "no OpenCL device")
 assert(dc.device().name ~= "", "device without a name")
