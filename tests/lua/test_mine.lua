@@ -44,8 +44,7 @@ for k = 1, whl.nrows do
     local ra, dec = whl.cols.bcg_ra[k], whl.cols.bcg_dec[k]
     local limit = mine.defaults.max_kpc / dc.cosmo(z).kpc_per_arcsec
     for _, m in ipairs(r.mined) do
-      local sep = dc.sep_arcsec and dc.sep_arcsec(m.ra, m.dec, ra, dec)
-        or math.sqrt(((m.ra - ra) * math.cos(math.rad(dec))) ^ 2 + (m.dec - dec) ^ 2) * 3600
+      local sep = dc.sep_arcsec(m.ra, m.dec, ra, dec)
       assert(sep > limit * 0.999, string.format("mined position %.1f\" from a target (limit %.1f\")", sep, limit))
     end
   end
