@@ -294,3 +294,17 @@ int luaopen_deepcee(lua_State *L)
     /* @register */
     return 1;
 }
+
+lua_State *dc_lua_state_new(const char *device)
+{
+    lua_State *L = luaL_newstate();
+    if (!L) return NULL;
+    luaL_openlibs(L);
+    if (device) {
+        lua_pushstring(L, device);
+        lua_setfield(L, LUA_REGISTRYINDEX, "deepcee.device_choice");
+    }
+    luaL_requiref(L, "deepcee", luaopen_deepcee, 1);
+    lua_pop(L, 1);
+    return L;
+}
