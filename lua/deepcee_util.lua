@@ -305,11 +305,15 @@ function M.exists(path)
 end
 
 -- Write a file whole or not at all. fill(w) is called with w(...) that writes strings; the text
--- goes to a temporary file in the same folder (path .. ".tmp"), every write, the flush and the
--- close are checked, and only a complete file is renamed over path. On any failure the
--- temporary is removed, the previous file at path is left untouched, and the error names path.
+-- goes to a temporary file in the same folder, path .. ".tmp<pid>" (its own per process, so two
+-- runs writing the same file cannot mix their texts), every write, the flush and the close are
+-- checked, and only a complete file is renamed over path. On any failure the temporary is
+-- removed, the previous file at path is left untouched, and the error names path. Temporaries of
+-- path left by killed processes are removed first (deepcee.remove_stale_temps).
 function M.write_atomic(path, fill)
-  local tmp = path .. ".tmp"
+  local dc = require("deepcee")
+  local tmp = path .. ".tmp" .. dc.pid()
+  dc.remove_stale_temps(path)
   local f, err = io.open(tmp, "wb")
   if not f then error(string.format("cannot write %s: cannot create the temporary %s: %s", path, tmp, err), 2) end
   local failed

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cl/cl.h"
 #include "lua/lua_bind.h"
@@ -194,6 +195,19 @@ static int l_handle_interrupts(lua_State *L)
     return 0;
 }
 
+/* For per-process temporary names ("<path>.tmp<pid>", util.write_atomic). */
+static int l_pid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+static int l_remove_stale_temps(lua_State *L)
+{
+    dc_file_remove_stale_temps(luaL_checkstring(L, 1));
+    return 0;
+}
+
 static int l_interrupted(lua_State *L)
 {
     lua_pushboolean(L, dc_interrupt_pending());
@@ -209,7 +223,7 @@ void dc_lua_open_core(lua_State *L)
     static const luaL_Reg fns[] = {
         {"devices", l_devices}, {"device", l_device}, {"finish", l_finish},
         {"interrupted", l_interrupted}, {"handle_interrupts", l_handle_interrupts},
-        {"now", l_now}, {NULL, NULL}};
+        {"now", l_now}, {"pid", l_pid}, {"remove_stale_temps", l_remove_stale_temps}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
     lua_pushstring(L, DC_VERSION);
     lua_setfield(L, -2, "version");
