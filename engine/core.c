@@ -1,11 +1,18 @@
-/* Status names, the thread-local last-error record, the interrupt flag and the RNG. */
+/* Status names, the thread-local last-error record, the input file check, the interrupt flag
+ * and the RNG. */
+#define _POSIX_C_SOURCE 200809L
 #include "core.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static _Thread_local char g_message[2048];
 
@@ -42,6 +49,45 @@ const char *dc_status_name(dc_status st)
     case DC_STATUS_INTERNAL: return "DC_STATUS_INTERNAL";
     }
     return "DC_STATUS_UNKNOWN";
+}
+
+dc_status dc_file_check(const char *path, const char *what)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+        return DC_FAIL(DC_STATUS_IO, "cannot open %s '%s': %s", what, path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return DC_FAIL(DC_STATUS_IO, "cannot read %s '%s': it is a directory, not a file; give the path of "
+                       "the file itself", what, path);
+    return DC_STATUS_OK;
+}
+
+void dc_file_remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    const char *base = slash ? slash + 1 : path;
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    if (!*dir) snprintf(dir, sizeof dir, "/");
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp", 4) != 0) continue;
+        const char *digits = n + bl + 4;
+        char *end;
+        if (*digits < '0' || *digits > '9') continue;
+        long pid = strtol(digits, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[8192];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        remove(full);
+    }
+    closedir(d);
 }
 
 static volatile sig_atomic_t g_interrupt;

@@ -50,6 +50,16 @@ extern const char dc_git_commit[];
         if (!(cond)) return DC_FAIL(DC_STATUS_INVALID_ARG, __VA_ARGS__);                   \
     } while (0)
 
+/* Check that path can be read as a file before a reader opens it: DC_STATUS_IO with a message
+ * naming what (e.g. "FITS file") and path when it is missing or unreadable, or when it is a
+ * directory (which fopen accepts, so readers then failed with misleading "corrupt" or
+ * "out of memory" messages). */
+dc_status dc_file_check(const char *path, const char *what);
+/* Writers write "<path>.tmp<pid>" and rename it over path when complete (the weights, the Lua
+ * writers). This removes such temporaries of path left by writes that were killed: those whose
+ * process no longer exists (a live process may be writing the same file right now). */
+void dc_file_remove_stale_temps(const char *path);
+
 /* Interrupt flag set by the CLI's SIGINT handler; long loops poll it at safe points. */
 void dc_interrupt_request(void);
 int dc_interrupt_pending(void);

@@ -110,18 +110,11 @@ static int load_script(lua_State *L, const char *target)
 
 static int run_script(const char *device, const char *target, int argc, char **argv)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = dc_lua_state_new(device);
     if (!L) {
         fprintf(stderr, "deepcee: cannot create the Lua state (out of memory)\n");
         return 1;
     }
-    luaL_openlibs(L);
-    if (device) {
-        lua_pushstring(L, device);
-        lua_setfield(L, LUA_REGISTRYINDEX, "deepcee.device_choice");
-    }
-    luaL_requiref(L, "deepcee", luaopen_deepcee, 1);
-    lua_pop(L, 1);
     /* arg as the stand-alone interpreter sets it: arg[0] the script, arg[1..] its arguments */
     lua_createtable(L, argc, 1);
     lua_pushstring(L, target);

@@ -181,9 +181,14 @@ end
 
 -- Canonical rows {id, ra, dec, z, richness, n200, bcg_rmag, sim_id} of a catalogue file (errors
 -- name the file, column and row); the position is the BCG's (bcg_ra/bcg_dec where given, as
--- redMaPPer's RA_CEN/DEC_CEN).
-local function catalogue_rows(path, format)
+-- redMaPPer's RA_CEN/DEC_CEN). key: the setting that named a user's file (catalog,
+-- unseen_catalog), whose having no rows is an error (nil for the simulated survey's catalogues).
+local function catalogue_rows(path, format, key)
   local cat = dc.catalog_read(path, {map = format})
+  if key and cat.nrows == 0 then
+    error(string.format("dataset: catalogue %s has no rows (a header and no clusters): there is nothing to " ..
+      "select; give %s= a catalogue that lists clusters", path, key), 0)
+  end
   local c, rows, nan = cat.cols, {}, 0 / 0
   for k = 1, cat.nrows do
     local ra, dec = c.ra[k], c.dec[k]
@@ -201,7 +206,7 @@ end
 local function apply_cuts(cfg, rows, path)
   local has_n200 = false
   for _, r in ipairs(rows) do if not isnan(r.n200) then has_n200 = true break end end
-  if not has_n200 and cfg.cut_n200_min > 0 then
+  if #rows > 0 and not has_n200 and cfg.cut_n200_min > 0 then
     local _, format = dc.catalog_map(dc.catalog_read(path), cfg.catalog_format)
     if format ~= "redmapper" then
       error(string.format("dataset: catalogue %s has no N200 values, needed by the cut N200 >= %g (give the " ..
@@ -217,6 +222,16 @@ local function apply_cuts(cfg, rows, path)
     if ok then sel[#sel + 1] = r end
   end
   return sel
+end
+
+-- No cluster of the catalogue at path (n rows) passes the cuts: an error saying which and what to do
+-- (key: the setting that names another catalogue).
+local function none_pass(cfg, path, n, key)
+  error(string.format("dataset: none of the %d clusters of catalogue %s passes the cuts (%g < z < %g, N200 >= %g, " ..
+    "richness >= %g, Dec > %g): nothing to build; loosen them (cut_z_min, cut_z_max, cut_n200_min, " ..
+    "cut_richness_min, cut_dec_min) or %s", n, path, cfg.cut_z_min, cfg.cut_z_max, cfg.cut_n200_min,
+    cfg.cut_richness_min, cfg.cut_dec_min, key and "give another " .. key .. "=" or
+    "enlarge the simulated region (ra_min, ra_max, dec_min, dec_max)"), 0)
 end
 
 -- Manifest geometry from the target's position (tx, ty) in an n x n cut-out (0-based pixel
@@ -818,7 +833,7 @@ function M.build(user)
       util.duration(dc.now() - t0))
     cut = sim_cutter(cfg, survey)
   else
-    rows = catalogue_rows(cfg.catalog, cfg.catalog_format)
+    rows = catalogue_rows(cfg.catalog, cfg.catalog_format, "catalog")
     say(cfg, "catalogue %s: %d clusters", cfg.catalog, #rows)
     local triplets = list_triplets(cfg.images)
     index_triplets(cfg, triplets)
@@ -832,6 +847,7 @@ function M.build(user)
   local passing = sel -- every cluster passing the cuts: no negative tile may hold one
   say(cfg, "cuts %g < z < %g, N200 >= %g, richness >= %g, Dec > %g: %d of %d clusters", cfg.cut_z_min,
     cfg.cut_z_max, cfg.cut_n200_min, cfg.cut_richness_min, cfg.cut_dec_min, #sel, #rows)
+  if #sel == 0 then none_pass(cfg, catfile, #rows, cfg.source == "files" and "catalog" or nil) end
   local function covered(list)
     if not cutter then return list end
     local keep, missing = {}, {}
@@ -846,6 +862,10 @@ function M.build(user)
     return keep
   end
   sel = covered(sel)
+  if #sel == 0 then
+    error(string.format("dataset: the %d clusters of catalogue %s that pass the cuts lie in no image of %s: " ..
+      "nothing to build; give images= the g, r, i frames that cover them", #passing, catfile, cfg.images), 0)
+  end
   unique(sel, catfile)
   table.sort(sel, by_id)
   local order = {}
@@ -858,7 +878,6 @@ function M.build(user)
   for k, r in ipairs(order) do r.split = k <= ntest and "test" or "train" end
   sel = order
   table.sort(sel, in_order)
-  if #sel == 0 then error("dataset: no cluster passes the cuts; nothing to build", 0) end
   say(cfg, "%d clusters: %d train, %d test -> %d images of %d px from %d px cut-outs", #sel, #sel - ntest, ntest,
     #sel * cfg.offsets, cfg.image_px, cfg.cutout_px)
 
@@ -905,10 +924,11 @@ function M.build(user)
         cfg.seed + 1, cfg.unseen_ra_min, cfg.unseen_ra_max, cfg.unseen_dec_min, cfg.unseen_dec_max, u:count(), #urows)
       ucut = sim_cutter(cfg, u)
     else
-      urows = catalogue_rows(cfg.unseen_catalog, cfg.catalog_format)
+      urows = catalogue_rows(cfg.unseen_catalog, cfg.catalog_format, "unseen_catalog")
       ucut = cut
     end
     local usel = apply_cuts(cfg, urows, cfg.source == "sim" and udir .. "/catalog-redmapper.fits" or cfg.unseen_catalog)
+    if #usel == 0 and cfg.source == "files" then none_pass(cfg, cfg.unseen_catalog, #urows, "unseen_catalog") end
     usel = covered(usel)
     unique(usel, cfg.source == "sim" and udir .. "/catalog-redmapper.fits" or cfg.unseen_catalog)
     table.sort(usel, in_order)

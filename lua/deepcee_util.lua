@@ -75,8 +75,14 @@ function M.args(defaults, argv, where, ranges)
   return M.config(defaults, user, where, ranges)
 end
 
+-- Lua's reserved words: as table keys they are written ["..."] (a bare `nil = 1` would not read
+-- back; found by fuzz/fuzz_data.c).
+local reserved = {}
+for w in ("and break do else elseif end false for function goto if in local nil not or repeat return "
+  .. "then true until while"):gmatch("%a+") do reserved[w] = true end
+
 -- A Lua table constructor for a table of strings, numbers and booleans (nested tables allowed),
--- keys sorted so the same config always gives the same text.
+-- keys sorted so the same config always gives the same text. parse_data reads it back unchanged.
 function M.serialize(v, indent)
   indent = indent or ""
   local t = type(v)
@@ -85,6 +91,7 @@ function M.serialize(v, indent)
     if v ~= v then return "0/0" end
     if v == math.huge then return "1/0" end
     if v == -math.huge then return "-1/0" end
+    if v == 0 and 1 / v < 0 then return "-0.0" end -- "%.17g" gives "-0", which reads back as the integer 0
     return string.format("%.17g", v)
   elseif t == "string" then
     return string.format("%q", v)
@@ -96,7 +103,8 @@ function M.serialize(v, indent)
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
     local parts = {}
     for _, k in ipairs(keys) do
-      local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or "[" .. M.serialize(k) .. "]"
+      local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and not reserved[k] and k
+        or "[" .. M.serialize(k) .. "]"
       parts[#parts + 1] = indent .. "  " .. key .. " = " .. M.serialize(v[k], indent .. "  ")
     end
     return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
@@ -186,8 +194,11 @@ function M.parse_data(text, where)
       pos = pos + 1
       skip()
     end
-    local tok = text:match("^0[xX][%x%.]+[pP][%+%-]?%d+", pos) or text:match("^0[xX][%x%.]+", pos)
-      or text:match("^%d*%.?%d*[eE][%+%-]?%d+", pos) or text:match("^%d*%.?%d*", pos)
+    -- mantissa, then exponent, each matched once: a pattern holding both backtracks over the
+    -- mantissa's digits, quadratic in their number (a long digit run took minutes)
+    local hex = text:find("^0[xX]", pos)
+    local tok = hex and text:match("^0[xX]%x*%.?%x*", pos) or text:match("^%d*%.?%d*", pos)
+    tok = tok .. (text:match(hex and "^[pP][%+%-]?%d+" or "^[eE][%+%-]?%d+", pos + #tok) or "")
     local v = tok and tok ~= "" and tok ~= "." and tonumber((neg and "-" or "") .. tok)
     if not v then fail("expected a value (a table, string, number or boolean)") end
     pos = pos + #tok
@@ -255,15 +266,17 @@ function M.parse_data(text, where)
     local c = text:sub(pos, pos)
     if c == "{" then return tbl(depth) end
     if c == '"' or c == "'" then return str() end
-    if text:find("^true[^%w_]", pos) or text:sub(pos) == "true" then pos = pos + 4 return true end
-    if text:find("^false[^%w_]", pos) or text:sub(pos) == "false" then pos = pos + 5 return false end
-    if text:find("^nil[^%w_]", pos) or text:sub(pos) == "nil" then pos = pos + 3 return nil end
+    -- %f[^%w_]: the word ends there or at the end of the text (no copy of the rest of the text
+    -- per value, which made a long list quadratic)
+    if text:find("^true%f[^%w_]", pos) then pos = pos + 4 return true end
+    if text:find("^false%f[^%w_]", pos) then pos = pos + 5 return false end
+    if text:find("^nil%f[^%w_]", pos) then pos = pos + 3 return nil end
     if c == "[" and text:find("^%[=*%[", pos) then fail("long strings are not allowed") end
     if c:match("[%d%.%-]") then return number() end
     fail("expected a value (a table, string, number or boolean)")
   end
   skip()
-  if text:find("^return[^%w_]", pos) then pos = pos + 6 end
+  if text:find("^return%f[^%w_]", pos) then pos = pos + 6 end
   skip()
   if pos > n then fail("no value") end
   local v = value(0)
@@ -292,11 +305,15 @@ function M.exists(path)
 end
 
 -- Write a file whole or not at all. fill(w) is called with w(...) that writes strings; the text
--- goes to a temporary file in the same folder (path .. ".tmp"), every write, the flush and the
--- close are checked, and only a complete file is renamed over path. On any failure the
--- temporary is removed, the previous file at path is left untouched, and the error names path.
+-- goes to a temporary file in the same folder, path .. ".tmp<pid>" (its own per process, so two
+-- runs writing the same file cannot mix their texts), every write, the flush and the close are
+-- checked, and only a complete file is renamed over path. On any failure the temporary is
+-- removed, the previous file at path is left untouched, and the error names path. Temporaries of
+-- path left by killed processes are removed first (deepcee.remove_stale_temps).
 function M.write_atomic(path, fill)
-  local tmp = path .. ".tmp"
+  local dc = require("deepcee")
+  local tmp = path .. ".tmp" .. dc.pid()
+  dc.remove_stale_temps(path)
   local f, err = io.open(tmp, "wb")
   if not f then error(string.format("cannot write %s: cannot create the temporary %s: %s", path, tmp, err), 2) end
   local failed

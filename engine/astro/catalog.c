@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "astro/astro_impl.h"
 
@@ -222,7 +221,7 @@ dc_status dc_catalog_read_fits(const char *path, const char *extname, dc_catalog
     int st = 0, nhdus = 0, type = 0, ncols = 0, index = 0;
     LONGLONG nrows = 0;
     char origin[sizeof ((dc_catalog *)0)->source];
-    if (access(path, R_OK) != 0) return DC_FAIL(DC_STATUS_IO, "cannot open catalogue '%s': %s", path, strerror(errno));
+    DC_TRY(dc_file_check(path, "catalogue"));
     if (fits_open_diskfile(&f, path, READONLY, &st)) return DC_FITS_FAIL(DC_STATUS_FORMAT, st, "'%s' is not a readable FITS file (truncated or corrupt?)", path);
     dc_status s = DC_STATUS_OK;
     fits_get_num_hdus(f, &nhdus, &st);
@@ -308,15 +307,26 @@ dc_status dc_catalog_write_fits(const dc_catalog *c, const char *path, const cha
 
 static dc_status slurp(const char *path, char **text)
 {
+    *text = NULL;
+    DC_TRY(dc_file_check(path, "catalogue"));
     FILE *fp = fopen(path, "rb");
     if (!fp) return DC_FAIL(DC_STATUS_IO, "cannot open catalogue '%s': %s", path, strerror(errno));
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    *text = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = *text ? fread(*text, 1, (size_t)(n > 0 ? n : 0), fp) : 0;
+    long n = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (n < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        int e = errno;
+        fclose(fp);
+        return DC_FAIL(DC_STATUS_IO, "cannot read catalogue '%s': %s", path, strerror(e));
+    }
+    *text = malloc((size_t)n + 1);
+    size_t got = *text ? fread(*text, 1, (size_t)n, fp) : 0;
+    int bad = *text && ferror(fp);
     fclose(fp);
-    if (!*text) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "'%s': out of memory", path);
+    if (!*text) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "'%s': out of memory (%ld bytes)", path, n);
+    if (bad) {
+        free(*text);
+        *text = NULL;
+        return DC_FAIL(DC_STATUS_IO, "cannot read catalogue '%s': read error", path);
+    }
     (*text)[got] = 0;
     return DC_STATUS_OK;
 }

@@ -358,7 +358,7 @@ dc_status dc_fits_image_read(const char *path, int hdu, const char *extname, dc_
     fitsfile *f;
     int st = 0, index = 0;
     char origin[600];
-    if (access(path, R_OK) != 0) return DC_FAIL(DC_STATUS_IO, "cannot open FITS file '%s': %s", path, strerror(errno));
+    DC_TRY(dc_file_check(path, "FITS file"));
     if (fits_open_diskfile(&f, path, READONLY, &st)) return DC_FITS_FAIL(DC_STATUS_FORMAT, st, "'%s' is not a readable FITS file (truncated or corrupt?)", path);
     dc_status s = select_hdu(f, path, hdu, extname, &index);
     snprintf(origin, sizeof origin, "%s[HDU %d]", path, index);

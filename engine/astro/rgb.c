@@ -203,7 +203,7 @@ dc_status dc_composite_make(const dc_image *g, const dc_image *r, const dc_image
                  "composite: g, r, i shapes differ (%dx%d, %dx%d, %dx%d)", g->nx, g->ny, r->nx, r->ny, i->nx, i->ny);
     if (p->stretch == DC_STRETCH_SQRT) {
         for (int k = 0; k < 3; k++)
-            DC_CHECK_ARG(p->hi[k] > p->lo[k], "composite: channel %d (%s) needs hi > lo, got lo %g hi %g", k, "RGB" + k, p->lo[k], p->hi[k]);
+            DC_CHECK_ARG(p->hi[k] > p->lo[k], "composite: channel %d (%c) needs hi > lo, got lo %g hi %g", k, "RGB"[k], p->lo[k], p->hi[k]);
     } else {
         DC_CHECK_ARG(p->stretch == DC_STRETCH_LUPTON, "composite: unknown stretch %d", (int)p->stretch);
         DC_CHECK_ARG(p->lupton_stretch > 0 && p->q > 0, "composite: Lupton needs stretch > 0 and Q > 0, got %g, %g", p->lupton_stretch, p->q);

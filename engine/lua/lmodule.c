@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cl/cl.h"
 #include "lua/lua_bind.h"
@@ -206,6 +207,19 @@ static int l_handle_interrupts(lua_State *L)
     return 0;
 }
 
+/* For per-process temporary names ("<path>.tmp<pid>", util.write_atomic). */
+static int l_pid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+static int l_remove_stale_temps(lua_State *L)
+{
+    dc_file_remove_stale_temps(luaL_checkstring(L, 1));
+    return 0;
+}
+
 static int l_interrupted(lua_State *L)
 {
     lua_pushboolean(L, dc_interrupt_pending());
@@ -221,7 +235,7 @@ void dc_lua_open_core(lua_State *L)
     static const luaL_Reg fns[] = {
         {"devices", l_devices}, {"device", l_device}, {"finish", l_finish},
         {"interrupted", l_interrupted}, {"handle_interrupts", l_handle_interrupts},
-        {"now", l_now}, {NULL, NULL}};
+        {"now", l_now}, {"pid", l_pid}, {"remove_stale_temps", l_remove_stale_temps}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
     lua_pushstring(L, DC_VERSION);
     lua_setfield(L, -2, "version");
@@ -305,4 +319,18 @@ int luaopen_deepcee(lua_State *L)
     dc_lua_open_plot(L);
     /* @register */
     return 1;
+}
+
+lua_State *dc_lua_state_new(const char *device)
+{
+    lua_State *L = luaL_newstate();
+    if (!L) return NULL;
+    luaL_openlibs(L);
+    if (device) {
+        lua_pushstring(L, device);
+        lua_setfield(L, LUA_REGISTRYINDEX, "deepcee.device_choice");
+    }
+    luaL_requiref(L, "deepcee", luaopen_deepcee, 1);
+    lua_pop(L, 1);
+    return L;
 }

@@ -60,5 +60,10 @@ void dc_lua_open_plot(lua_State *L);
 
 /* Open the module (pushes the table). */
 int luaopen_deepcee(lua_State *L);
+/* The Lua state scripts run in (the deepcee binary's, the fuzz harnesses'): the standard
+ * libraries and the `deepcee` module as the global `deepcee`, whose require() finds the embedded
+ * Lua library; device (NULL: the default choice) is what `--device` gave. NULL when out of
+ * memory; close it with lua_close. */
+lua_State *dc_lua_state_new(const char *device);
 
 #endif

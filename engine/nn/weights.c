@@ -2,10 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn/weights.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,40 +199,11 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*x, *y);
 }
 
-/* Remove temporaries "<name>.tmp<pid>" of path left by saves that were killed: those whose
- * process no longer exists (a live process may be saving the same file right now). */
-static void remove_stale_temporaries(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    const char *base = slash ? slash + 1 : path;
-    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else snprintf(dir, sizeof dir, ".");
-    if (!*dir) snprintf(dir, sizeof dir, "/");
-    size_t bl = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *n = e->d_name;
-        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp", 4) != 0) continue;
-        const char *digits = n + bl + 4;
-        char *end;
-        long pid = strtol(digits, &end, 10);
-        if (!*digits || *end || pid <= 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char full[8192];
-        snprintf(full, sizeof full, "%s/%s", dir, n);
-        remove(full);
-    }
-    closedir(d);
-}
-
 dc_status dc_weights_save(const dc_weights *w, const char *path)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    remove_stale_temporaries(path);
+    dc_file_remove_stale_temps(path);
     /* metadata in sorted key order: the same content always gives the same file */
     const char **order = malloc(((size_t)w->nmeta + 1) * sizeof *order);
     if (!order) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory saving %s", path);
@@ -339,6 +308,7 @@ static dc_status corrupt(const char *path, const char *what)
 dc_status dc_weights_load(const char *path, dc_weights **out)
 {
     *out = NULL;
+    DC_TRY(dc_file_check(path, "weights file"));
     if (!gzip_magic(path)) return corrupt(path, "bad magic: not gzip-compressed");
     gzFile f = gzopen(path, "rb");
     if (!f) return DC_FAIL(DC_STATUS_IO, "cannot open weights file %s: %s", path, strerror(errno));

@@ -49,7 +49,7 @@ static void sqrt_stretch(void)
     }
     dc_rgb_free(o);
     dc_composite_params bad = {.stretch = DC_STRETCH_SQRT, .lo = {1, 0, 0}, .hi = {1, 1, 1}};
-    CHECK_FAILS(dc_composite_make(g, r, i, &bad, &o), DC_STATUS_INVALID_ARG, "hi > lo");
+    CHECK_FAILS(dc_composite_make(g, r, i, &bad, &o), DC_STATUS_INVALID_ARG, "channel 0 (R) needs hi > lo");
     dc_image *small;
     CHECK_OK(dc_image_new(&small, 3, 2));
     CHECK_FAILS(dc_composite_make(g, r, small, &p, &o), DC_STATUS_INVALID_ARG, "shapes differ");

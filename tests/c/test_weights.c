@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,6 +102,10 @@ int main(void)
     CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_FORMAT, "bad magic");
     snprintf(bad, sizeof bad, "%s/absent.dcw", dir);
     CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_IO, "absent.dcw");
+    /* a directory is named as one (gzopen accepts it and the read failed as "bad magic") */
+    snprintf(bad, sizeof bad, "%s/folder.dcw", dir);
+    CHECK(mkdir(bad, 0755) == 0, "mkdir %s", bad);
+    CHECK_FAILS(dc_weights_load(bad, &r), DC_STATUS_IO, "folder.dcw': it is a directory, not a file");
     /* a failed save leaves the previous file untouched */
     snprintf(bad, sizeof bad, "%s/no/such/dir/w.dcw", dir);
     CHECK_FAILS(dc_weights_save(w, bad), DC_STATUS_IO, "no/such/dir");

@@ -50,6 +50,21 @@ local row = {file = "a.png", split = "train", id = "A", ra = 1, dec = 2, z = 0.1
 manifest.write(dir .. "/evilds", {row})
 util.write_file(dir .. "/evilds/dataset.lua", "return {image_px = os.execute('touch " .. marker .. "'), cutout_px = 4}\n")
 
+-- directories where files are expected; catalogues with no rows, none passing the cuts, none
+-- in the images
+util.mkdir(dir .. "/folder.fits")
+util.mkdir(dir .. "/folder.dcw")
+util.mkdir(dir .. "/folder.csv")
+util.mkdir(dir .. "/folder")
+local header = "id,ra,dec,z,richness,n200\n"
+util.write_file(dir .. "/header-only.csv", header)
+util.write_file(dir .. "/no-pass.csv", header .. "A,150,2,0.5,30,25\n")   -- z = 0.5 fails 0.1 < z < 0.2
+util.write_file(dir .. "/elsewhere.csv", header .. "B,10,80,0.15,30,25\n") -- passes, in no image
+local function files_ds(cat, name) -- dataset source=files with its own out folder (a folder keeps its config)
+  return "dataset source=files catalog=" .. q(cat) .. " images=" .. q(dir .. "/sky") .. " out=" .. q(dir .. "/ds-" .. name)
+    .. " quiet=true"
+end
+
 -- the table: {arguments, exit code, text the output must hold} -----------------------------
 local out = " out=" .. q(dir .. "/o") .. " quiet=true"
 local cases = {
@@ -74,6 +89,18 @@ local cases = {
    "the r band (" .. dir .. "/nan-r.fits) has no finite pixel"},
   {"detect g=" .. q(dir .. "/small-g.fits") .. " r=" .. q(band.r) .. " i=" .. q(band.i) .. out, 1, "the bands differ in size"},
   {"detect g=" .. q(dir .. "/junk.dcw") .. " r=" .. q(band.r) .. " i=" .. q(band.i) .. out, 1, "junk.dcw"},
+  {"detect g=" .. q(dir .. "/folder.fits") .. " r=" .. q(band.r) .. " i=" .. q(band.i) .. out, 1,
+   "cannot read FITS file '" .. dir .. "/folder.fits': it is a directory, not a file"},
+  {"detect " .. bands .. " weights=" .. q(dir .. "/folder.dcw") .. out, 1,
+   "cannot read weights file '" .. dir .. "/folder.dcw': it is a directory, not a file"},
+  {files_ds(dir .. "/folder.csv", "d1"), 1, "cannot read catalogue '" .. dir .. "/folder.csv': it is a directory"},
+  {files_ds(dir .. "/folder", "d2"), 1, "cannot read catalogue '" .. dir .. "/folder': it is a directory"},
+  {files_ds(dir .. "/header-only.csv", "e1"), 1, "catalogue " .. dir .. "/header-only.csv has no rows (a header " ..
+   "and no clusters): there is nothing to select; give catalog= a catalogue that lists clusters"},
+  {files_ds(dir .. "/no-pass.csv", "e2"), 1, "none of the 1 clusters of catalogue " .. dir .. "/no-pass.csv passes " ..
+   "the cuts (0.1 < z < 0.2, N200 >= 20, richness >= 0, Dec > 0): nothing to build; loosen them"},
+  {files_ds(dir .. "/elsewhere.csv", "e3"), 1, "the 1 clusters of catalogue " .. dir .. "/elsewhere.csv that pass " ..
+   "the cuts lie in no image of " .. dir .. "/sky"},
   {"train steps=2.5 dataset=x", 1, "steps=2.5 must be an integer"},
   {"train lr=1e6 dataset=x", 1, "lr=1000000.0 is out of range: it must be in 1e-09..1"},
   {"train lr=nan dataset=x", 1, "lr=nan is not a number"},

@@ -35,6 +35,18 @@ ok(util.serialize(back) == util.serialize(sample), "serialize -> parse_data roun
 ok(math.type(back.j) == "integer" and back.j == math.mininteger, "integers stay integers")
 local nan = util.parse_data("{x = 0/0}", "nan").x
 ok(nan ~= nan, "0/0 is NaN")
+-- found by fuzz/fuzz_data.c's round trip: -0.0 and keys that are Lua's reserved words
+local z = util.parse_data(util.serialize({x = -0.0}), "z").x
+ok(z == 0 and math.type(z) == "float" and 1 / z < 0, "-0.0 lost its sign: " .. util.serialize({x = z}))
+local words = util.parse_data(util.serialize({["nil"] = 1, ["true"] = {["end"] = 2}, ["false"] = 3}), "words")
+ok(words["nil"] == 1 and words["true"]["end"] == 2 and words["false"] == 3, "reserved words as keys")
+-- long texts parse in linear time (a 160000-digit number took 431 s, a 160000-entry list 14 s,
+-- both quadratic; now well under a second each): the bound allows a loaded machine
+local t0 = dc.now()
+expect_error(function() util.parse_data("{" .. string.rep("7", 200000) .. "x}", "digits") end, "malformed number")
+local list = util.parse_data("{" .. string.rep("1,", 200000) .. "true}", "list")
+ok(#list == 200001 and list[200001] == true, "a long list")
+ok(dc.now() - t0 < 10, string.format("long texts took %.1f s", dc.now() - t0))
 local marker = dir .. "/ran"
 local hostile = {
   "(function() os.execute('touch " .. marker .. "') return {factor = 1} end)()",
@@ -67,19 +79,30 @@ local target = dir .. "/w.txt"
 util.write_file(target, "good\n")
 ok(read(target) == "good\n", "write_file")
 -- the disk is full: the temporary is /dev/full (ENOSPC on flush)
-ok(os.execute("ln -s /dev/full '" .. target .. ".tmp'"), "ln -s /dev/full")
+-- the temporary is this process's own: FILE.tmp<pid>
+local tmpx = ".tmp" .. dc.pid()
+ok(os.execute("ln -s /dev/full '" .. target .. tmpx .. "'"), "ln -s /dev/full")
 expect_error(function() util.write_file(target, string.rep("x", 100000)) end, "cannot write " .. target)
 ok(read(target) == "good\n", "a failed write changed the previous file")
-ok(not os.execute("test -L '" .. target .. ".tmp'"), "the temporary (a link to /dev/full) was left behind")
+ok(not os.execute("test -L '" .. target .. tmpx .. "'"), "the temporary (a link to /dev/full) was left behind")
 -- the rename fails: the target is a folder with a file in it
 util.mkdir(dir .. "/isdir/x")
 expect_error(function() util.write_file(dir .. "/isdir", "text") end, "cannot move", "isdir")
-ok(not util.exists(dir .. "/isdir.tmp"), "the temporary was left behind after a failed rename")
+ok(not util.exists(dir .. "/isdir" .. tmpx), "the temporary was left behind after a failed rename")
 -- the temporary cannot be created: a folder has its name
-util.mkdir(target .. ".tmp")
+util.mkdir(target .. tmpx)
 expect_error(function() util.write_file(target, "new") end, "cannot write " .. target)
 ok(read(target) == "good\n", "previous file kept")
-os.remove(target .. ".tmp")
+os.remove(target .. tmpx)
+-- temporaries of other processes: a killed one's (no such pid: above any pid_max) is removed, a
+-- live one's (pid 1) and names of another form are left alone
+util.write_file(target .. ".tmp99999999", "stale")
+util.write_file(target .. ".tmp1", "live")
+util.write_file(target .. ".tmp", "other")
+util.write_file(target, "new\n")
+ok(read(target) == "new\n", "write_file with other temporaries around")
+ok(not util.exists(target .. ".tmp99999999"), "a dead process's temporary was kept")
+ok(read(target .. ".tmp1") == "live" and read(target .. ".tmp") == "other", "a temporary not ours to remove was removed")
 -- manifest.write: same policy; ids with commas and quotes survive the round trip
 local rows = {}
 for k = 1, 3 do
@@ -94,10 +117,10 @@ local got = manifest.read(dir .. "/m")
 ok(#got == 3 and got[1].id == "Abell 1, A" and got[2].id == 'say "hi"' and got[3].id == "plain", "CSV quoting")
 ok(got[1].n200 ~= got[1].n200 and got[2].richness == 32, "numbers after a quoted field")
 local good_manifest = read(dir .. "/m/manifest.csv")
-ok(os.execute("ln -s /dev/full '" .. dir .. "/m/manifest.csv.tmp'"), "ln -s")
+ok(os.execute("ln -s /dev/full '" .. dir .. "/m/manifest.csv" .. tmpx .. "'"), "ln -s")
 expect_error(function() manifest.write(dir .. "/m", rows) end, "manifest.csv")
 ok(read(dir .. "/m/manifest.csv") == good_manifest, "a failed manifest write changed the manifest")
-os.remove(dir .. "/m/manifest.csv.tmp")
+os.remove(dir .. "/m/manifest.csv" .. tmpx)
 rows[1].id = "two\nlines"
 expect_error(function() manifest.write(dir .. "/m", rows) end, "line break")
 rows[1].id = "Abell 1, A"

@@ -1,0 +1,1 @@
+return {["nil"] = 1, ["true"] = {["end"] = 2}, ["false"] = 3}
