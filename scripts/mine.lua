@@ -6,7 +6,7 @@
 --   3. fine-tuning from the run's weights on it (lua/train.lua `init`, the run's training settings
 --      otherwise) for `steps` steps at `lr` -> mine/train/weights.dcw;
 --   4. with eval_fields > 0, both models on the same whole held-out fields (lua/fieldeval.lua).
---   deepcee mine run=DIR [fields=100 field_px=2000 min_score=0.5 max_kpc=200 steps=8000 lr=0.001
+--   deepcee mine run=DIR [fields=100 field_px=2000 min_score=0.5 max_kpc=200 offsets=4 steps=8000 lr=0.001
 --                          lr_decay_at=0.5 eval_fields=40]
 -- Running it again resumes (mined.csv is kept, the dataset and the training resume).
 local dc = require("deepcee")
@@ -20,11 +20,12 @@ local cfg = util.args({
   run = "",                -- a finished demo (or paper) run folder: run/data, run/train/weights.dcw
   fields = 100, field_px = 2000,
   min_score = mine.defaults.min_score, max_kpc = mine.defaults.max_kpc,
+  offsets = 4,             -- tiles per mined position, each with its own random offset (as the clusters' 4)
   steps = 8000, lr = 0.001,
   lr_decay_at = 0.5,       -- lr x 0.1 for the second half
   eval_fields = 40,        -- whole held-out fields for both models (0: none)
 }, {...}, "mine", {fields = mine.ranges.fields, field_px = mine.ranges.field_px, min_score = mine.ranges.min_score,
-  max_kpc = mine.ranges.max_kpc, steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, lr_decay_at = {0, 0.99},
+  max_kpc = mine.ranges.max_kpc, offsets = {1, 100, "integer"}, steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, lr_decay_at = {0, 0.99},
   eval_fields = {0, 10000, "integer"}})
 if cfg.run == "" then error("mine: give run=DIR (a finished deepcee demo run folder)", 0) end
 local weights = cfg.run .. "/train/weights.dcw"
@@ -47,7 +48,21 @@ end
 
 print(string.format("\n== 2/4 the dataset with the mined tiles [%s]", util.duration(dc.now() - t0)))
 local d = mine.dataset_config(cfg.run .. "/data")
-d.mined, d.out = csv, out .. "/data"
+-- each position `offsets` times: the tiles differ in their offsets (drawn per tile id)
+local tiles_csv = string.format("%s/mined-x%d.csv", out, cfg.offsets)
+do
+  local m = dc.catalog_read(csv)
+  local cols, n = {ra = {}, dec = {}, score = {}, field = {}}, 0
+  for k = 1, m.nrows do
+    for _ = 1, cfg.offsets do
+      n = n + 1
+      for name, col in pairs(cols) do col[n] = m.cols[name][k] end
+    end
+  end
+  dc.catalog_write(tiles_csv, {nrows = n, names = {"ra", "dec", "score", "field"}, cols = cols})
+  print(string.format("  %d mined positions x %d offsets = %d tiles", m.nrows, cfg.offsets, n))
+end
+d.mined, d.out = tiles_csv, out .. "/data"
 util.mkdir(d.out)
 -- the run's images, hard-linked (the builder keeps images on disk; only the mined tiles are new)
 local function link(from, to)
