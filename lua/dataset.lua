@@ -224,6 +224,28 @@ local function apply_cuts(cfg, rows, path)
   return sel
 end
 
+-- The clusters of a simulated survey's WHL12-style catalogue (written to catfile) that pass the
+-- paper's cuts of cfg (cut_z_min < z < cut_z_max, N200 >= cut_n200_min, Dec > cut_dec_min), at
+-- their BCGs: {{id, ra, dec, z, n200, sim_id}} in catalogue order, and the set of every
+-- catalogued sim_id (lua/fieldeval.lua's targets, lua/mine.lua's clusters to keep away from).
+function M.survey_targets(survey, cfg, catfile)
+  survey:write_catalog(catfile, "whl12")
+  local cat = dc.catalog_read(catfile, {map = "whl12"})
+  local c = cat.cols
+  local passing, in_whl = {}, {}
+  for k = 1, cat.nrows do
+    local sim_id = math.tointeger(c.sim_id[k])
+    in_whl[sim_id] = true
+    local ra, dec = c.ra[k], c.dec[k]
+    if c.bcg_ra and c.bcg_ra[k] == c.bcg_ra[k] then ra, dec = c.bcg_ra[k], c.bcg_dec[k] end
+    local z, n200 = c.z[k], c.n200[k]
+    if z > cfg.cut_z_min and z < cfg.cut_z_max and n200 >= cfg.cut_n200_min and dec > cfg.cut_dec_min then
+      passing[#passing + 1] = {id = tostring(c.id[k]), ra = ra, dec = dec, z = z, n200 = n200, sim_id = sim_id}
+    end
+  end
+  return passing, in_whl
+end
+
 -- No cluster of the catalogue at path (n rows) passes the cuts: an error saying which and what to do
 -- (key: the setting that names another catalogue).
 local function none_pass(cfg, path, n, key)

@@ -121,6 +121,24 @@ local function notes_text(notes, paths, ntiles)
   return table.concat(t, "\n") .. "\n"
 end
 
+-- Detect's keys given for every field of a run (lua/fieldeval.lua, lua/mine.lua: tta, core,
+-- overlap, merge_iou, max_per_tile): an error naming `where` and the key for an unknown key or one
+-- the caller sets per field itself.
+M.per_field_keys = {"g", "r", "i", "dir", "weights", "out", "threshold", "quiet"}
+function M.check_overrides(t, where)
+  for _, k in ipairs(M.per_field_keys) do
+    if t[k] ~= nil then
+      error(string.format("%s: detect may not set %s (%s sets it for every field)", where, k, where), 0)
+    end
+  end
+  for k in pairs(t) do
+    if M.defaults[k] == nil then
+      error(string.format("%s: detect has no key '%s' (known: tta, core, overlap, merge_iou, max_per_tile)", where,
+        tostring(k)), 0)
+    end
+  end
+end
+
 -- A box {ymin, xmin, ymax, xmax} found in a size x size tile seen under grid symmetry t, in the
 -- untransformed tile's coordinates: the mirrors (t >= 4) are their own inverses, a turn by k
 -- quarters is undone by 4 - k.
@@ -151,7 +169,6 @@ local function iou(a, b)
   local inter = h * w
   return inter / ((a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter)
 end
-M.iou = iou
 
 -- Fuse the detections of the passes of one tile (passes[p]: {{score, box}, ...}, one list per
 -- symmetry, boxes in the same coordinates): greedily by score, a candidate takes from every pass

@@ -251,12 +251,7 @@ local function check(cfg)
   for _, k in ipairs({"seed", "ra_min", "ra_max", "dec_min", "dec_max"}) do
     need(cfg.survey[k] == nil, "survey may not set %s (seed and region are fieldeval's own keys)", k)
   end
-  for _, k in ipairs({"g", "r", "i", "dir", "weights", "out", "threshold", "quiet"}) do
-    need(cfg.detect[k] == nil, "detect may not set %s (fieldeval sets it for every field)", k)
-  end
-  for k in pairs(cfg.detect) do
-    need(detect.defaults[k] ~= nil, "detect has no key '%s' (known: tta, core, overlap, merge_iou, max_per_tile)", tostring(k))
-  end
+  detect.check_overrides(cfg.detect, "fieldeval")
   M.thresholds(cfg.step)
 end
 
@@ -383,21 +378,7 @@ function M.run(user)
   util.mkdir(cfg.out)
   local scfg = survey_config(cfg)
   local survey <close> = dc.sim_survey(scfg)
-  local catfile = cfg.out .. "/catalog-whl12.fits"
-  survey:write_catalog(catfile, "whl12")
-  local cat = dc.catalog_read(catfile, {map = "whl12"})
-  local c = cat.cols
-  local catalogued, in_whl = {}, {}
-  for k = 1, cat.nrows do
-    local sim_id = math.tointeger(c.sim_id[k])
-    in_whl[sim_id] = true
-    local ra, dec = c.ra[k], c.dec[k]
-    if c.bcg_ra and c.bcg_ra[k] == c.bcg_ra[k] then ra, dec = c.bcg_ra[k], c.bcg_dec[k] end
-    local z, n200 = c.z[k], c.n200[k]
-    if z > cfg.cut_z_min and z < cfg.cut_z_max and n200 >= cfg.cut_n200_min and dec > cfg.cut_dec_min then
-      catalogued[#catalogued + 1] = {id = tostring(c.id[k]), ra = ra, dec = dec, z = z, n200 = n200, sim_id = sim_id}
-    end
-  end
+  local catalogued, in_whl = dataset.survey_targets(survey, cfg, cfg.out .. "/catalog-whl12.fits")
   if #catalogued < cfg.fields then
     error(string.format("fieldeval: the survey region RA %g..%g, Dec %g..%g holds %d clusters passing the cuts, "
       .. "fewer than fields=%d: widen region or ask for fewer fields", cfg.region.ra_min, cfg.region.ra_max,

@@ -64,11 +64,7 @@ function M.run(user)
   local cfg = util.config(M.defaults, user, "mine", M.ranges)
   if cfg.dataset == "" or cfg.weights == "" then error("mine: give dataset=FOLDER and weights=FILE", 0) end
   if not util.exists(cfg.weights) then error("mine: no weights file " .. cfg.weights, 0) end
-  for k in pairs(cfg.detect) do
-    if detect.defaults[k] == nil or k == "threshold" or k == "weights" or k == "out" then
-      error(string.format("mine: detect key '%s' cannot be set here", tostring(k)), 0)
-    end
-  end
+  detect.check_overrides(cfg.detect, "mine")
   local d = M.dataset_config(cfg.dataset)
   local t0 = dc.now()
   local seed = cfg.seed ~= 0 and cfg.seed or d.seed
@@ -79,18 +75,7 @@ function M.run(user)
   util.mkdir(tmp)
   -- the clusters passing the dataset's cuts (the targets: no false positive near them)
   local catfile = tmp .. "/catalog-whl12.fits"
-  survey:write_catalog(catfile, "whl12")
-  local cat = dc.catalog_read(catfile, {map = "whl12"})
-  local c = cat.cols
-  local targets = {}
-  for k = 1, cat.nrows do
-    local ra, dec = c.ra[k], c.dec[k]
-    if c.bcg_ra and c.bcg_ra[k] == c.bcg_ra[k] then ra, dec = c.bcg_ra[k], c.bcg_dec[k] end
-    local z, n200 = c.z[k], c.n200[k]
-    if z > d.cut_z_min and z < d.cut_z_max and n200 >= d.cut_n200_min and dec > d.cut_dec_min then
-      targets[#targets + 1] = {ra = ra, dec = dec, z = z}
-    end
-  end
+  local targets = dataset.survey_targets(survey, d, catfile)
   os.remove(catfile)
   -- field centres uniform on the sphere in the region, half a field from its edges
   local half = cfg.field_px / 2 * SDSS_PIXEL / 3600
