@@ -166,14 +166,7 @@ end
 
 local function isnan(x) return x ~= x end
 
--- FNV-1a over a string, as a non-negative integer seed (Lua integers wrap).
-local function hash(s)
-  local h = -3750763034362895579 -- 14695981039346656037 as a signed 64-bit integer
-  for k = 1, #s do
-    h = (h ~ s:byte(k)) * 1099511628211
-  end
-  return h & 0x7fffffffffffffff
-end
+local hash = util.hash
 
 local function offset_seed(cfg, id, k)
   return hash(string.format("%d:%s:%d", cfg.seed, id, k))
@@ -656,7 +649,10 @@ local function negative_tiles(cfg, survey, targets, catalogue)
   split = splits(#chosen, 3)
   -- the detector's own false positives (mined = CSV): after the drawn ones, all for training
   for k, m in ipairs(M.read_mined(cfg.mined)) do
-    chosen[#chosen + 1] = {id = string.format("mined-%05d", k), ra = m.ra, dec = m.dec, z = nan, richness = nan,
+    -- the id carries a tag of the position, so that an image left on disk for another position
+    -- under the same row number (a folder hard-linked from an earlier round) is never reused
+    local tag = util.hash(string.format("%.7f:%.7f", m.ra, m.dec)) & 0xffffff
+    chosen[#chosen + 1] = {id = string.format("mined-%05d-%06x", k, tag), ra = m.ra, dec = m.dec, z = nan, richness = nan,
       n200 = nan, bcg_rmag = nan, sim_id = (1 << 32) + k, object = "mined", system = true}
     split[#chosen] = "train"
   end

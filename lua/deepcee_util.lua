@@ -375,6 +375,15 @@ function M.shuffle(t, seed, stream)
   return t
 end
 
+-- FNV-1a over a string, as a non-negative integer (Lua integers wrap): the seeds derived from names
+-- (lua/dataset.lua's offsets and background tiles, lua/fieldeval.lua's fields) and the position
+-- tags of mined tiles.
+function M.hash(s)
+  local h = -3750763034362895579 -- 14695981039346656037 as a signed 64-bit integer
+  for k = 1, #s do h = (h ~ s:byte(k)) * 1099511628211 end
+  return h & 0x7fffffffffffffff
+end
+
 -- "1h02m", "3m05s", "12s"
 function M.duration(s)
   if s ~= s or s == math.huge then return "?" end

@@ -81,12 +81,7 @@ local function say(quiet, ...)
   end
 end
 
--- FNV-1a over a string, as a non-negative integer seed (as lua/dataset.lua's offsets).
-local function hash(s)
-  local h = -3750763034362895579
-  for k = 1, #s do h = (h ~ s:byte(k)) * 1099511628211 end
-  return h & 0x7fffffffffffffff
-end
+local hash = util.hash
 
 -- The sweep's thresholds 0, step, ..., 1 (exact multiples, 1 included).
 function M.thresholds(step)

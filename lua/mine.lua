@@ -129,4 +129,54 @@ function M.run(user)
   return {mined = mined, path = path, n_fields = cfg.fields, n_candidates = n_cand, seconds = dc.now() - t0}
 end
 
+-- The training tiles of one mining round, written to out_csv (columns ra, dec, score, field, round):
+-- with prev_csv (the previous round's tiles file, "" for none) its rows first, unchanged, so that
+-- their tile ids, offsets and images stay what they were; then each position of mined_csv `offsets`
+-- times (the tiles differ in their offsets, drawn per tile id). A previous file without a round
+-- column counts as round 1; the new rows get `round`. Returns {n_prev, n_new, n}.
+function M.tiles(prev_csv, mined_csv, offsets, out_csv, round)
+  local names = {"ra", "dec", "score", "field", "round"}
+  local cols, n = {ra = {}, dec = {}, score = {}, field = {}, round = {}}, 0
+  if prev_csv ~= "" then
+    if not util.exists(prev_csv) then
+      error(string.format("mine: the previous round's tiles %s are missing (the run's dataset.lua names them as "
+        .. "mined): rebuild that run, or give accumulate=false", prev_csv), 0)
+    end
+    local p = dc.catalog_read(prev_csv)
+    for _, c in ipairs({"ra", "dec"}) do
+      if not p.cols[c] then error(string.format("mine: %s has no column %s", prev_csv, c), 0) end
+    end
+    for k = 1, p.nrows do
+      n = n + 1
+      cols.ra[n], cols.dec[n], cols.round[n] = p.cols.ra[k], p.cols.dec[k], p.cols.round and p.cols.round[k] or 1
+      cols.score[n] = p.cols.score and p.cols.score[k] or 0 / 0
+      cols.field[n] = p.cols.field and p.cols.field[k] or 0
+    end
+  end
+  local n_prev = n
+  local m = dc.catalog_read(mined_csv)
+  for k = 1, m.nrows do
+    for _ = 1, offsets do
+      n = n + 1
+      cols.ra[n], cols.dec[n], cols.score[n], cols.field[n] = m.cols.ra[k], m.cols.dec[k], m.cols.score[k],
+        m.cols.field[k]
+      cols.round[n] = round
+    end
+  end
+  dc.catalog_write(out_csv, {nrows = n, names = names, units = {ra = "deg", dec = "deg"}, cols = cols})
+  return {n_prev = n_prev, n_new = n - n_prev, n = n}
+end
+
+-- The number of the mining round that follows a run whose dataset config is d: 1 + the highest
+-- round in its mined tiles (a tiles file without a round column counts as one round), 1 without.
+function M.next_round(d)
+  if (d.mined or "") == "" or not util.exists(d.mined) then return 1 end
+  local p = dc.catalog_read(d.mined)
+  local r = 1
+  if p.cols.round then
+    for k = 1, p.nrows do if p.cols.round[k] > r then r = p.cols.round[k] end end
+  end
+  return r + 1
+end
+
 return M

@@ -6,8 +6,11 @@
 --   3. fine-tuning from the run's weights on it (lua/train.lua `init`, the run's training settings
 --      otherwise) for `steps` steps at `lr` -> mine/train/weights.dcw;
 --   4. with eval_fields > 0, both models on the same whole held-out fields (lua/fieldeval.lua).
---   deepcee mine run=DIR [fields=100 field_px=2000 min_score=0.5 max_kpc=200 offsets=4 steps=8000 lr=0.001
---                          lr_decay_at=0.5 eval_fields=40]
+--   deepcee mine run=DIR [fields=100 field_px=2000 min_score=0.5 max_kpc=200 offsets=4 accumulate=true seed=0
+--                          steps=8000 lr=0.001 lr_decay_at=0.5 eval_fields=40]
+-- A run folder that is itself a mining round (DIR/mine) gives the next round: its fields are drawn
+-- with another seed (the run's seed + the round number - 1, unless seed= is given), and with
+-- accumulate=true the new dataset keeps the tiles of all earlier rounds (first, unchanged).
 -- Running it again resumes (mined.csv is kept, the dataset and the training resume).
 local dc = require("deepcee")
 local util = require("deepcee_util")
@@ -21,11 +24,13 @@ local cfg = util.args({
   fields = 100, field_px = 2000,
   min_score = mine.defaults.min_score, max_kpc = mine.defaults.max_kpc,
   offsets = 4,             -- tiles per mined position, each with its own random offset (as the clusters' 4)
+  accumulate = true,       -- keep the earlier rounds' mined tiles in the new dataset
+  seed = 0,                -- the draw of the mined fields (0: the run's seed + round - 1: new fields each round)
   steps = 8000, lr = 0.001,
   lr_decay_at = 0.5,       -- lr x 0.1 for the second half
   eval_fields = 40,        -- whole held-out fields for both models (0: none)
 }, {...}, "mine", {fields = mine.ranges.fields, field_px = mine.ranges.field_px, min_score = mine.ranges.min_score,
-  max_kpc = mine.ranges.max_kpc, offsets = {1, 100, "integer"}, steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, lr_decay_at = {0, 0.99},
+  max_kpc = mine.ranges.max_kpc, offsets = {1, 100, "integer"}, seed = mine.ranges.seed, steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, lr_decay_at = {0, 0.99},
   eval_fields = {0, 10000, "integer"}})
 if cfg.run == "" then error("mine: give run=DIR (a finished deepcee demo run folder)", 0) end
 local weights = cfg.run .. "/train/weights.dcw"
@@ -34,40 +39,42 @@ for _, p in ipairs({cfg.run .. "/data/dataset.lua", weights, cfg.run .. "/train/
 end
 local out = cfg.run .. "/mine"
 util.mkdir(out)
+local d = mine.dataset_config(cfg.run .. "/data")
+local round = mine.next_round(d)
 local t0 = dc.now()
 print("All data in this run are SIMULATED (deepcee's SDSS-like sky), not real SDSS images.")
 
-print("\n== 1/4 mining the detector's false positives")
+print(string.format("\n== 1/4 mining the detector's false positives (round %d)", round))
 local csv = out .. "/mined.csv"
 if util.exists(csv) then
   print("  " .. csv .. " exists: kept")
 else
   mine.run({dataset = cfg.run .. "/data", weights = weights, out = out, fields = cfg.fields, field_px = cfg.field_px,
-    min_score = cfg.min_score, max_kpc = cfg.max_kpc})
+    min_score = cfg.min_score, max_kpc = cfg.max_kpc, seed = cfg.seed ~= 0 and cfg.seed or d.seed + round - 1})
 end
 
 print(string.format("\n== 2/4 the dataset with the mined tiles [%s]", util.duration(dc.now() - t0)))
-local d = mine.dataset_config(cfg.run .. "/data")
--- each position `offsets` times: the tiles differ in their offsets (drawn per tile id)
+-- each position `offsets` times (the tiles differ in their offsets, drawn per tile id), after the
+-- earlier rounds' tiles with accumulate
 local tiles_csv = string.format("%s/mined-x%d.csv", out, cfg.offsets)
 do
-  local m = dc.catalog_read(csv)
-  local cols, n = {ra = {}, dec = {}, score = {}, field = {}}, 0
-  for k = 1, m.nrows do
-    for _ = 1, cfg.offsets do
-      n = n + 1
-      for name, col in pairs(cols) do col[n] = m.cols[name][k] end
-    end
-  end
-  dc.catalog_write(tiles_csv, {nrows = n, names = {"ra", "dec", "score", "field"}, cols = cols})
-  print(string.format("  %d mined positions x %d offsets = %d tiles", m.nrows, cfg.offsets, n))
+  local prev = cfg.accumulate and (d.mined or "") or ""
+  local t = mine.tiles(prev, csv, cfg.offsets, tiles_csv, round)
+  print(string.format("  %d mined positions x %d offsets = %d new tiles%s", t.n_new // cfg.offsets, cfg.offsets,
+    t.n_new, prev ~= "" and string.format(", after the %d tiles of the earlier rounds", t.n_prev) or ""))
 end
 d.mined, d.out = tiles_csv, out .. "/data"
 util.mkdir(d.out)
 -- the run's images, hard-linked (the builder keeps images on disk; only the mined tiles are new)
+-- (a failed link costs time only: the dataset builder renders every image it does not find)
 local function link(from, to)
   util.mkdir(to)
-  os.execute(string.format("cp -l -n '%s'/*.png '%s'/ 2>/dev/null", from, to))
+  local ok = os.execute(string.format("cp -l -n '%s'/*.png '%s'/ 2>/dev/null", from:gsub("'", "'\\''"),
+    to:gsub("'", "'\\''")))
+  if not ok then
+    print(string.format("  note: could not hard-link the images of %s into %s (another file system?): they are "
+      .. "rendered again", from, to))
+  end
 end
 link(cfg.run .. "/data", d.out)
 if util.exists(cfg.run .. "/data/" .. (d.unseen_dir or "unseen")) then

@@ -79,6 +79,43 @@ util.write_file(tmp .. "/bad.csv", "ra,dec\n150,12\n400,3\n")
 withm.out, withm.mined = tmp .. "/data-bad", tmp .. "/bad.csv"
 h.expect_error(function() datasets.build(withm) end, "bad.csv", "row 2", "ra=400")
 
+-- a mined tile's id carries a tag of its position: a folder holding another position's image under
+-- the same row number (hard-linked from an earlier round) does not lend it to the new position
+util.write_file(tmp .. "/one-a.csv", string.format("ra,dec\n%.7f,%.7f\n", r.mined[1].ra, r.mined[1].dec))
+util.write_file(tmp .. "/one-b.csv", string.format("ra,dec\n%.7f,%.7f\n", r.mined[1].ra + 0.01, r.mined[1].dec))
+local ids = {}
+for _, which in ipairs({"a", "b"}) do
+  withm.out, withm.mined = tmp .. "/data-one-" .. which, tmp .. "/one-" .. which .. ".csv"
+  datasets.build(withm)
+  for _, row in ipairs(manifest.read(withm.out)) do
+    if row.id:match("^mined%-") then ids[which] = row.id end
+  end
+end
+assert(ids.a and ids.b and ids.a:match("^mined%-00001%-%x%x%x%x%x%x$"), tostring(ids.a))
+assert(ids.a ~= ids.b, "another position, another id: " .. ids.a)
+
+-- the tiles of successive rounds: the earlier rounds' rows first and unchanged, each new position
+-- `offsets` times with the new round's number; next_round counts the rounds of a dataset's tiles
+local t1 = mine.tiles("", r.path, 3, tmp .. "/tiles1.csv", 1)
+assert(t1.n_prev == 0 and t1.n_new == 3 * #r.mined and t1.n == t1.n_new, "round 1 tiles")
+local c1 = dc.catalog_read(tmp .. "/tiles1.csv")
+assert(c1.nrows == t1.n and c1.cols.ra[3] == r.mined[1].ra and c1.cols.ra[4] == (r.mined[2] or {}).ra)
+assert(mine.next_round({mined = tmp .. "/tiles1.csv"}) == 2 and mine.next_round({mined = ""}) == 1)
+local t2 = mine.tiles(tmp .. "/tiles1.csv", r2.path, 2, tmp .. "/tiles2.csv", 2)
+assert(t2.n_prev == t1.n and t2.n == t1.n + 2 * #r2.mined, "round 2 keeps round 1's tiles")
+local c2 = dc.catalog_read(tmp .. "/tiles2.csv")
+for k = 1, c1.nrows do
+  assert(c2.cols.ra[k] == c1.cols.ra[k] and c2.cols.dec[k] == c1.cols.dec[k] and c2.cols.round[k] == 1, "row " .. k)
+end
+assert(c2.cols.round[c2.nrows] == 2 and mine.next_round({mined = tmp .. "/tiles2.csv"}) == 3)
+-- a tiles file of before the round column counts as one round
+util.write_file(tmp .. "/old.csv", "ra,dec,score,field\n150,3,0.5,1\n")
+assert(mine.next_round({mined = tmp .. "/old.csv"}) == 2)
+local t3 = mine.tiles(tmp .. "/old.csv", r2.path, 1, tmp .. "/tiles3.csv", 2)
+assert(dc.catalog_read(tmp .. "/tiles3.csv").cols.round[1] == 1 and t3.n_prev == 1)
+h.expect_error(function() mine.tiles(tmp .. "/gone.csv", r2.path, 1, tmp .. "/t.csv", 2) end, "gone.csv",
+  "accumulate=false")
+
 -- init
 h.register_tiny_net()
 local tc = {network = "tiny", dataset = sim.out, steps = 3, lr = 0.01, seed = 2, quiet = true, photometric = false,
