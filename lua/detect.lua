@@ -22,6 +22,9 @@ M.defaults = {
   max_per_tile = 20,
   tta = 1,                    -- grid symmetries each tile is seen under (1, 2, 4 or 8), scores averaged
   core = true,                -- a tile keeps only candidates centred in its own part of the field
+  suppress = 2,               -- one candidate per cluster: a candidate centred within suppress x the box
+                              -- side of a higher-scoring one is dropped (boxes are 250 kpc at the
+                              -- cluster's z: 2 is 500 kpc); 0: off
   quiet = false,
 }
 
@@ -32,6 +35,7 @@ M.ranges = {
   merge_iou = {0, 1},
   max_per_tile = {1, 10000, "integer"},
   tta = {1, 8, "integer"},
+  suppress = {0, 10},
 }
 
 -- The grid symmetries (engine/astro/astro.h numbering) of tta = 1, 2, 4, 8: the identity, the
@@ -122,7 +126,7 @@ local function notes_text(notes, paths, ntiles)
 end
 
 -- Detect's keys given for every field of a run (lua/fieldeval.lua, lua/mine.lua: tta, core,
--- overlap, merge_iou, max_per_tile): an error naming `where` and the key for an unknown key or one
+-- suppress, overlap, merge_iou, max_per_tile): an error naming `where` and the key for an unknown key or one
 -- the caller sets per field itself.
 M.per_field_keys = {"g", "r", "i", "dir", "weights", "out", "threshold", "quiet"}
 function M.check_overrides(t, where)
@@ -133,7 +137,7 @@ function M.check_overrides(t, where)
   end
   for k in pairs(t) do
     if M.defaults[k] == nil then
-      error(string.format("%s: detect has no key '%s' (known: tta, core, overlap, merge_iou, max_per_tile)", where,
+      error(string.format("%s: detect has no key '%s' (known: tta, core, suppress, overlap, merge_iou, max_per_tile)", where,
         tostring(k)), 0)
     end
   end
@@ -208,6 +212,29 @@ function M.fuse(passes, iou_min)
   end
   table.sort(out, function(a, b) return a.score > b.score end)
   return out
+end
+
+-- One candidate per cluster: of candidates {score, b = {ymin, xmin, ymax, xmax}} sorted best first,
+-- greedily keep each one whose centre is farther than f x the larger side of every kept box from
+-- that box's centre (IoU-based merging keeps a second box on a cluster's outskirts, 200-700 kpc
+-- from its centre: the commonest false positive on whole fields). f <= 0 keeps all. Returns the
+-- kept indices, best first.
+function M.suppress(cands, f)
+  local keep = {}
+  for k, c in ipairs(cands) do
+    local ok = true
+    if f > 0 then
+      local cy, cx = 0.5 * (c.b[1] + c.b[3]), 0.5 * (c.b[2] + c.b[4])
+      for _, j in ipairs(keep) do
+        local b = cands[j].b
+        local r = f * math.max(b[3] - b[1], b[4] - b[2])
+        local dy, dx = cy - 0.5 * (b[1] + b[3]), cx - 0.5 * (b[2] + b[4])
+        if dx * dx + dy * dy <= r * r then ok = false break end
+      end
+    end
+    if ok then keep[#keep + 1] = k end
+  end
+  return keep
 end
 
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
@@ -340,6 +367,12 @@ function M.run(user)
     local boxes <close> = dc.tensor({#cand, 4}, bt)
     local scores <close> = dc.tensor({#cand}, st)
     keep = dc.nms(boxes, scores, {iou = cfg.merge_iou, max_keep = #cand})
+    -- then one candidate per cluster (keep is best first)
+    local merged = {}
+    for k, j in ipairs(keep) do merged[k] = cand[j] end
+    local kept = M.suppress(merged, cfg.suppress)
+    for k, j in ipairs(kept) do kept[k] = keep[j] end
+    keep = kept
   end
   local out = {}
   for _, k in ipairs(keep) do

@@ -97,10 +97,38 @@ assert(#one == 1 and one[1].score == 0.7 and one[1].box[2] == 2, "fuse: one pass
 local starts = {0, 192, 256}
 assert(detect.tile_owner(starts, 256, 200) == 0 and detect.tile_owner(starts, 256, 230) == 192, "tile_owner")
 assert(detect.tile_owner(starts, 256, 352) == 192 and detect.tile_owner(starts, 256, 353) == 256, "tile_owner tie")
+-- one candidate per cluster: a box centred within f x the larger side of a better one's box is
+-- dropped, one farther off is kept, each against the kept boxes only; f = 0 keeps all
+local function box(cy, cx, side) return {b = {cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2}} end
+local near = {box(500, 500, 100), box(500, 690, 60), box(500, 710, 60), box(500, 880, 100), box(500, 1000, 10)}
+local kept = detect.suppress(near, 2)
+assert(table.concat(kept, " ") == "1 3 4", "suppress: 190 px from a 100 px box goes, 210 px stays, 170 px from a "
+  .. "kept 60 px box stays, 120 px from a kept 100 px box goes; got " .. table.concat(kept, " "))
+assert(#detect.suppress(near, 0) == 5 and #detect.suppress(near, 1) == 4, "suppress f=0 keeps all, f=1 drops one")
+-- random boxes against a direct O(n^2) statement of the rule
+math.randomseed(11)
+for _ = 1, 20 do
+  local list = {}
+  for k = 1, 30 do list[k] = box(math.random() * 2000, math.random() * 2000, 20 + math.random() * 200) end
+  local f = math.random() * 3
+  local got, want = detect.suppress(list, f), {}
+  for k, c in ipairs(list) do
+    local cy, cx = (c.b[1] + c.b[3]) / 2, (c.b[2] + c.b[4]) / 2
+    local ok = true
+    for _, j in ipairs(want) do
+      local b = list[j].b
+      local side = math.max(b[3] - b[1], b[4] - b[2])
+      if math.sqrt((cy - (b[1] + b[3]) / 2) ^ 2 + (cx - (b[2] + b[4]) / 2) ^ 2) <= f * side then ok = false end
+    end
+    if ok then want[#want + 1] = k end
+  end
+  assert(table.concat(got, ",") == table.concat(want, ","), "suppress on random boxes")
+end
+expect_error(function() detect.run({dir = dir .. "/sky", suppress = -1, quiet = true}) end, "suppress")
 -- the whole field with every symmetry and with core off: valid candidates, best first
-for _, opts in ipairs({{tta = 8}, {tta = 2, core = false}}) do
+for _, opts in ipairs({{tta = 8}, {tta = 2, core = false, suppress = 0}}) do
   local tc = detect.run({dir = dir .. "/sky", out = dir .. "/out-tta", threshold = 0.05, quiet = true, tta = opts.tta,
-    core = opts.core})
+    core = opts.core, suppress = opts.suppress})
   for k, c in ipairs(tc) do
     assert(c.score >= 0.05 and c.score <= 1 and c.x >= 0 and c.x < 1400 and c.y >= 0 and c.y < 1200, "tta candidate")
     if k > 1 then assert(tc[k - 1].score >= c.score, "tta: best first") end
