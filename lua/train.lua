@@ -10,6 +10,9 @@ local nets = require("nets")
 
 local M = {}
 
+-- The optimiser's defaults live with the detector's other settings in C (dc_frcnn_config_paper).
+local frcnn_defaults = dc.frcnn_defaults()
+
 M.defaults = {
   network = "demo",          -- a key of nets.configs
   dataset = "",              -- folder with manifest.csv (lua/dataset.lua)
@@ -18,11 +21,11 @@ M.defaults = {
   out = "runs/train",        -- run folder
   init = "",                 -- weights file to start from (fine-tuning, e.g. scripts/mine.lua); "": random init
   steps = 2000,
-  lr = 0.0002,               -- the paper's constant learning rate
+  lr = frcnn_defaults.lr,    -- the paper's constant learning rate
   lr_decay_at = 0,           -- fraction of steps after which lr is multiplied by lr_decay (0: never)
   lr_decay = 0.1,
-  momentum = 0.9,
-  clip_norm = 10.0,
+  momentum = frcnn_defaults.momentum,   -- SGD momentum
+  clip_norm = frcnn_defaults.clip_norm, -- the gradients' global norm is clipped to this
   seed = 1,
   -- augmentation, drawn per step from (seed, step) (README "Training augmentation")
   dihedral = true,           -- one of the 8 grid symmetries per step (4 quarter turns x a mirror),

@@ -13,6 +13,23 @@ local h = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is 
   .. "/tests/lua/helpers.lua")
 local expect_error = h.expect_error
 
+-- the optimiser's defaults come from the detector's settings in C: the paper's (docs/facts.md
+-- section 1), exactly, and every key of deepcee.frcnn_defaults() is one deepcee.frcnn takes
+assert(train.defaults.lr == 0.0002 and train.defaults.momentum == 0.9 and train.defaults.clip_norm == 10,
+  "train defaults: the paper's optimiser settings")
+do
+  local fd = dc.frcnn_defaults()
+  assert(fd.lr == train.defaults.lr and fd.momentum == train.defaults.momentum and fd.clip_norm == train.defaults.clip_norm)
+  assert(fd.rpn_pos_iou == 0.7 and fd.rpn_neg_iou == 0.3 and fd.dn_pos_iou == 0.5 and fd.rpn_batch == 256
+    and fd.dn_batch == 64 and fd.anchor_base == 256 and #fd.anchor_scales == 4 and fd.anchor_scales[1] == 0.25,
+    "frcnn defaults: the paper's settings")
+  h.register_tiny_net()
+  local t = nets.configs.tiny.model()
+  for k, v in pairs(t) do fd[k] = v end
+  local m <close> = dc.frcnn(fd)
+  assert(m:param_count() > 0)
+end
+
 local dir = os.tmpname()
 os.remove(dir)
 util.mkdir(dir .. "/data")
