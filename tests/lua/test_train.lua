@@ -29,6 +29,9 @@ do
   local m <close> = dc.frcnn(fd)
   assert(m:param_count() > 0)
 end
+-- the FP cross-match takes the C defaults' keys only
+expect_error(function() evaluate.crossmatch({}, {}, {radius = 1}) end, "evaluate.crossmatch: unknown key 'radius'",
+  "radius_arcmin")
 
 local dir = os.tmpname()
 os.remove(dir)
