@@ -273,8 +273,9 @@ function M.run(user)
   local log, lerr = io.open(loss_path, "a")
   if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
 
+  -- detector: the settings the model was built with (anchors, IoUs, sample sizes, ...), as data
   local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
-                network = cfg.network, preprocess = preprocess}
+                network = cfg.network, preprocess = preprocess, detector = util.serialize(model:config())}
   local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
   local function save(step, path, with_opt)
     meta.step = step

@@ -500,6 +500,14 @@ static int l_checksum(lua_State *L)
     return 1;
 }
 
+/* model:config() -> the detector's settings as built (the keys of deepcee.frcnn less fn and dn;
+ * lr as last set), saved with a training run's weights. */
+static int l_config(lua_State *L)
+{
+    push_config(L, dc_frcnn_get_config(check_model(L)->m));
+    return 1;
+}
+
 static int l_set_lr(lua_State *L)
 {
     dc_frcnn_set_lr(check_model(L)->m, (float)luaL_checknumber(L, 2));
@@ -519,7 +527,7 @@ void dc_lua_open_frcnn(lua_State *L)
     static const luaL_Reg meta[] = {{"__gc", l_free}, {"__close", l_free}, {"__index", NULL}, {NULL, NULL}};
     static const luaL_Reg methods[] = {
         {"init", l_init}, {"train_step", l_train_step}, {"detect", l_detect}, {"save", l_save},
-        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"checksum", l_checksum}, {"free", l_free},
+        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"config", l_config}, {"checksum", l_checksum}, {"free", l_free},
         {NULL, NULL}};
     luaL_newmetatable(L, MODEL_KEY);
     luaL_setfuncs(L, meta, 0);

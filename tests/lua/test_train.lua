@@ -135,6 +135,20 @@ expect_error(function() train.run(with({out = dir .. "/c", dataset = dir .. "/no
 local m2 = nets.build("tiny")
 local meta = m2:load(dir .. "/a/weights.dcw")
 assert(meta.step == "6" and meta.network == "tiny", "weights metadata")
+-- the detector's settings as built are saved with the weights, as data: the tiny network's own, the
+-- paper's for the rest, and the positive caps derived from the batches (1/2 RPN, 1/4 DN)
+local det = util.parse_data(meta.detector, "detector")
+assert(det.anchor_base == 24 and #det.anchor_scales == 1 and det.anchor_scales[1] == 1 and det.rpn_batch == 32
+  and det.rpn_max_pos == 16 and det.dn_batch == 16 and det.dn_max_pos == 4 and det.crop_size == 4, "detector: tiny's")
+assert(det.rpn_pos_iou == 0.7 and det.rpn_neg_iou == 0.3 and det.dn_pos_iou == 0.5 and det.post_nms_iou == 0.6
+  and det.proposal_nms_iou == 0.7 and det.momentum == 0.9 and det.lr == 0.01, "detector: the paper's and the run's")
+do -- and rebuild the same model
+  local t = nets.configs.tiny.model()
+  det.fn, det.dn = t.fn, t.dn
+  local m3 <close> = dc.frcnn(det)
+  m3:load(dir .. "/a/weights.dcw")
+  assert(m3:checksum() == a.model:checksum(), "the saved detector settings rebuild the model")
+end
 assert(m2:checksum() == a.model:checksum(), "weights file round trip")
 expect_error(function() nets.build("demo"):load(dir .. "/a/weights.dcw") end, "another network configuration")
 
