@@ -92,7 +92,7 @@ static dc_status layer_setup(dc_ctx *ctx, const inception_layer *l, dc_rng *rng,
     memset(t, 0, sizeof *t);
     t->p = dc_conv_params_same(l->in_hw, l->in_hw, l->kh, l->kw, l->stride, l->stride);
     int oh, ow;
-    DC_TRY(dc_conv2d_out_shape(&t->p, l->in_hw, l->in_hw, &oh, &ow));
+    DC_TRY(dc_conv2d_out_size(&t->p, l->in_hw, l->in_hw, &oh, &ow));
     if (oh * ow != l->n || l->cin * l->kh * l->kw != l->k || l->cout != l->m)
         return DC_FAIL(DC_STATUS_INTERNAL, "%s: the shape table disagrees with the convolution "
                        "(%dx%d output)", l->name, oh, ow);
