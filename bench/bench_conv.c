@@ -13,27 +13,11 @@
  * totals weigh each row by the number of layers with that shape (one training step's
  * convolutions). */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "bench_util.h"
 
 #include "ops/ops_tune.h"
 #include "inception_shapes.h"
 #include "ops/ops.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 enum { OP_FWD, OP_BWD_INPUT, OP_BWD_PARAMS, N_OPS };
 
@@ -74,13 +58,12 @@ static dc_status time_op(dc_ctx *ctx, const inception_layer *l, layer_bufs *t, i
 {
     double s[64];
     for (int r = -1; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         DC_TRY(gemm ? run_gemm(ctx, l, t, op) : run_conv(ctx, t, op, scratch));
         DC_TRY(dc_ctx_finish(ctx));
-        if (r >= 0) s[r] = now_s() - t0;
+        if (r >= 0) s[r] = bench_now() - t0;
     }
-    qsort(s, (size_t)reps, sizeof *s, cmp_double);
-    *out = s[reps / 2];
+    *out = bench_median(s, reps);
     return DC_STATUS_OK;
 }
 
@@ -109,7 +92,7 @@ static dc_status layer_setup(dc_ctx *ctx, const inception_layer *l, dc_rng *rng,
     memset(t, 0, sizeof *t);
     t->p = dc_conv_params_same(l->in_hw, l->in_hw, l->kh, l->kw, l->stride, l->stride);
     int oh, ow;
-    DC_TRY(dc_conv2d_out_shape(&t->p, l->in_hw, l->in_hw, &oh, &ow));
+    DC_TRY(dc_conv2d_out_size(&t->p, l->in_hw, l->in_hw, &oh, &ow));
     if (oh * ow != l->n || l->cin * l->kh * l->kw != l->k || l->cout != l->m)
         return DC_FAIL(DC_STATUS_INTERNAL, "%s: the shape table disagrees with the convolution "
                        "(%dx%d output)", l->name, oh, ow);
@@ -124,32 +107,18 @@ static dc_status layer_setup(dc_ctx *ctx, const inception_layer *l, dc_rng *rng,
     return new_tensor(ctx, l->k, l->n, 0, 0, rng, &t->cols);
 }
 
-static int die(const char *what)
-{
-    fprintf(stderr, "bench_conv: %s: %s\n", what, dc_error_message());
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
-    int reps = 3, step = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--quick") == 0) step = 3;
-        else {
-            fprintf(stderr, "usage: bench_conv [--reps N] [--quick]\n");
-            return 2;
-        }
-    }
-    if (reps < 1 || reps > 64) reps = 3;
+    int reps = 3, step;
+    if (bench_args(argc, argv, "bench_conv", &reps, &step)) return 2;
     dc_ctx *ctx;
-    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return die("opening the device");
+    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return bench_fail("bench_conv", "opening the device");
     dc_pool *scratch;
-    if (dc_pool_new(ctx, &scratch) != DC_STATUS_OK) return die("creating the scratch pool");
+    if (dc_pool_new(ctx, &scratch) != DC_STATUS_OK) return bench_fail("bench_conv", "creating the scratch pool");
     const dc_device_info *dev = dc_ctx_info(ctx);
     dc_tune_entry tuned;
     dc_tune_origin origin;
-    if (dc_tune_lookup(dev, &tuned, &origin) != DC_STATUS_OK) return die("reading the tuned entry");
+    if (dc_tune_lookup(dev, &tuned, &origin) != DC_STATUS_OK) return bench_fail("bench_conv", "reading the tuned entry");
     const char *env = getenv("DEEPCEE_TUNE");
     if (env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0)) origin = DC_TUNE_ORIGIN_NONE;
 
@@ -169,14 +138,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_INCEPTION_LAYERS; i += step) {
         const inception_layer *l = &inception_layers[i];
         layer_bufs t;
-        if (layer_setup(ctx, l, &rng, &t) != DC_STATUS_OK) return die(l->name);
+        if (layer_setup(ctx, l, &rng, &t) != DC_STATUS_OK) return bench_fail("bench_conv", l->name);
         const double f = 2.0 * l->m * (double)l->n * l->k;
         double tc[N_OPS], tg[N_OPS], all_c = 0, all_g = 0;
         printf("%-32s %3d |", l->name, l->count);
         for (int op = 0; op < N_OPS; op++) {
             if (time_op(ctx, l, &t, op, 0, scratch, reps, &tc[op]) != DC_STATUS_OK ||
                 time_op(ctx, l, &t, op, 1, scratch, reps, &tg[op]) != DC_STATUS_OK)
-                return die(l->name);
+                return bench_fail("bench_conv", l->name);
             printf(" %5.1f %5.1f %4.0f%% |", f / tc[op] * 1e-9, f / tg[op] * 1e-9, 100 * tg[op] / tc[op]);
             sum_conv[op] += tc[op] * l->count;
             sum_gemm[op] += tg[op] * l->count;

@@ -6,39 +6,11 @@
  * same data and checks its NMS against deepcee's: the ratio is taken from the two printouts
  * (bench/README.md). --check N fails (exit 1) unless deepcee keeps N boxes without the cap. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "bench_util.h"
 
 #include "detect/detect.h"
 
 enum { N_BOXES = 6000, KEEP = 300, C = 576, H = 63, W = 63, CROPS = 300, CROP = 14 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int fail(const char *what)
-{
-    fprintf(stderr, "bench_detect: %s: %s\n", what, dc_error_message());
-    return 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -79,34 +51,34 @@ int main(int argc, char **argv)
         crops[4 * i + 3] = x + w;
     }
     dc_ctx *ctx;
-    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return fail("device");
+    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return bench_fail("bench_detect", "device");
     dc_tensor *tb, *ts, *tf, *tc, *out, *gfeat;
     if (dc_tensor_new(ctx, 2, (int[]){N_BOXES, 4}, &tb) || dc_tensor_new(ctx, 1, (int[]){N_BOXES}, &ts) ||
         dc_tensor_new(ctx, 4, (int[]){1, C, H, W}, &tf) || dc_tensor_new(ctx, 2, (int[]){CROPS, 4}, &tc) ||
         dc_tensor_new(ctx, 4, (int[]){CROPS, C, CROP, CROP}, &out) ||
         dc_tensor_new(ctx, 4, (int[]){1, C, H, W}, &gfeat))
-        return fail("tensors");
+        return bench_fail("bench_detect", "tensors");
     if (dc_tensor_upload(tb, boxes, N_BOXES * 4) || dc_tensor_upload(ts, scores, N_BOXES) ||
         dc_tensor_upload(tf, feat, (size_t)C * H * W) || dc_tensor_upload(tc, crops, CROPS * 4))
-        return fail("upload");
+        return bench_fail("bench_detect", "upload");
     int keep[KEEP], n_keep = 0;
     double *t = malloc((size_t)(reps + 1) * sizeof *t), ms[3];
     for (int op = 0; op < 3; op++) {
         for (int r = 0; r <= reps; r++) { /* run 0 is the warm-up (kernel builds) */
-            double t0 = now();
+            double t0 = bench_now();
             dc_status st = op == 0 ? dc_nms_run(ctx, tb, ts, N_BOXES, 0.7f, KEEP, keep, &n_keep)
                          : op == 1 ? dc_crop_resize_forward(ctx, tf, tc, NULL, 0.0f, out)
                                    : dc_crop_resize_backward(ctx, out, tc, NULL, gfeat);
-            if (st != DC_STATUS_OK || dc_ctx_finish(ctx) != DC_STATUS_OK) return fail("run");
-            if (r > 0) t[r - 1] = 1e3 * (now() - t0);
+            if (st != DC_STATUS_OK || dc_ctx_finish(ctx) != DC_STATUS_OK) return bench_fail("bench_detect", "run");
+            if (r > 0) t[r - 1] = 1e3 * (bench_now() - t0);
         }
-        ms[op] = median(t, reps);
+        ms[op] = bench_median(t, reps);
     }
     /* untimed: the whole NMS result without the cap, so the count and every index can be compared
      * with torchvision's (the first 300 alone would agree in count whatever happened) */
     static int all[N_BOXES];
     int n_all = 0;
-    if (dc_nms_run(ctx, tb, ts, N_BOXES, 0.7f, N_BOXES, all, &n_all) != DC_STATUS_OK) return fail("nms");
+    if (dc_nms_run(ctx, tb, ts, N_BOXES, 0.7f, N_BOXES, all, &n_all) != DC_STATUS_OK) return bench_fail("bench_detect", "nms");
     if (dump) {
         FILE *f = fopen(dump, "wb");
         if (!f) {

@@ -18,41 +18,14 @@
  * every third shape. The totals weigh each shape by the number of layers that have it, i.e. they
  * are the rates of one forward pass of the network's convolution GEMMs. */
 #define _POSIX_C_SOURCE 200809L
+#include "bench_util.h"
+
 #include <cblas.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "ops/ops_tune.h"
 #include "inception_shapes.h"
 #include "ops/ops_conv.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return t[n / 2];
-}
-
-static int die(const char *what)
-{
-    fprintf(stderr, "bench_gemm: %s: %s\n", what, dc_error_message());
-    return 1;
-}
 
 /* One CLBlast GEMM of layer l through the engine's call, finished. */
 static dc_status run_clblast(dc_ctx *ctx, const inception_layer *l, cl_mem a, cl_mem b, cl_mem c)
@@ -105,27 +78,19 @@ static double rel_diff(const float *x, const float *ref, size_t n)
 
 int main(int argc, char **argv)
 {
-    int reps = 5, step = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--quick") == 0) step = 3;
-        else {
-            fprintf(stderr, "usage: bench_gemm [--reps N] [--quick]\n");
-            return 2;
-        }
-    }
-    if (reps < 1 || reps > 64) reps = 5;
+    int reps = 5, step;
+    if (bench_args(argc, argv, "bench_gemm", &reps, &step)) return 2;
 
     /* CLBlast's defaults first: the context opens without the tuned entry, which is applied
      * later (CLBlast cannot return to its defaults once parameters are overridden). */
     setenv("DEEPCEE_TUNE", "off", 1);
     dc_ctx *ctx;
-    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return die("opening the device");
+    if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) return bench_fail("bench_gemm", "opening the device");
     dc_ctx_set_gemm_route(ctx, DC_GEMM_CLBLAST); /* passes 1-3; the host route is pass 4 */
     const dc_device_info *dev = dc_ctx_info(ctx);
     dc_tune_entry tuned;
     dc_tune_origin origin;
-    if (dc_tune_lookup(dev, &tuned, &origin) != DC_STATUS_OK) return die("reading the tuned entry");
+    if (dc_tune_lookup(dev, &tuned, &origin) != DC_STATUS_OK) return bench_fail("bench_gemm", "reading the tuned entry");
 
     size_t na = 0, nb = 0, nc = 0;
     for (int i = 0; i < N_INCEPTION_LAYERS; i++) {
@@ -145,7 +110,7 @@ int main(int argc, char **argv)
             const inception_layer *l = &inception_layers[i];
             if (dc_gemm_pad_plan(ctx, l->m, l->n, l->k, is_pointwise(l), &pads[i], &use_pad[i]) !=
                 DC_STATUS_OK)
-                return die("planning the padded GEMMs");
+                return bench_fail("bench_gemm", "planning the padded GEMMs");
             nbp = fmax(nbp, (double)pads[i].k * pads[i].n);
             nws = fmax(nws, (double)pads[i].k * pads[i].m);
             ncp = fmax(ncp, (double)pads[i].m * pads[i].n);
@@ -197,7 +162,7 @@ int main(int argc, char **argv)
     for (int pass = 0; pass < 4; pass++) {
         if (pass == 1) {
             if (!have_tuned) continue;
-            if (dc_tune_override(ctx, &tuned) != DC_STATUS_OK) return die("applying the tuned entry");
+            if (dc_tune_override(ctx, &tuned) != DC_STATUS_OK) return bench_fail("bench_gemm", "applying the tuned entry");
         }
         if (pass == 2 && !have_tuned) continue;
         if (pass == 3) dc_ctx_set_gemm_route(ctx, DC_GEMM_HOST);
@@ -206,33 +171,33 @@ int main(int argc, char **argv)
             const inception_layer *l = i >= 0 ? &inception_layers[i] : NULL;
             if (pass == 2 && use_pad[i] &&
                 dc_gemm_pad_copy(ctx, b, 0, l->n, l->k, l->n, 0, bp, pads[i].k, pads[i].n) != DC_STATUS_OK)
-                return die("writing the padded columns");
+                return bench_fail("bench_gemm", "writing the padded columns");
             double tb[65], tc[65];
             for (int r = 0; r <= reps; r++) { /* run 0 warms up (and builds CLBlast's kernels) */
-                double t0 = now_s();
+                double t0 = bench_now();
                 if (l)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->m, l->n, l->k, 1.0f, ha,
                                 l->k, hb, l->n, 0.0f, href, l->n);
                 else
                     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, ALIGNED, ALIGNED, ALIGNED,
                                 1.0f, hb, ALIGNED, hb, ALIGNED, 0.0f, href, ALIGNED);
-                tb[r] = now_s() - t0;
-                t0 = now_s();
+                tb[r] = bench_now() - t0;
+                t0 = bench_now();
                 const dc_status st = !l ? run_aligned(ctx, b, c)
                                      : pass == 2 ? run_padded(ctx, l, &pads[i], use_pad[i], a, b, bp, wsb, cp, c)
                                                  : run_clblast(ctx, l, a, b, c);
-                if (st != DC_STATUS_OK) return die(l ? l->name : "aligned GEMM");
-                tc[r] = now_s() - t0;
+                if (st != DC_STATUS_OK) return bench_fail("bench_gemm", l ? l->name : "aligned GEMM");
+                tc[r] = bench_now() - t0;
             }
             if (i < 0) {
                 printf("%s: first GEMM %.2f s (with CLBlast's kernel build)\n",
                        pass == 0 ? "CLBlast defaults" : "CLBlast tuned", tc[0]);
-                al_blas[pass] = median(tb + 1, reps);
-                al_cl[pass] = median(tc + 1, reps);
+                al_blas[pass] = bench_median(tb + 1, reps);
+                al_cl[pass] = bench_median(tc + 1, reps);
                 continue;
             }
-            t_blas[pass][i] = median(tb + 1, reps);
-            t_cl[pass][i] = median(tc + 1, reps);
+            t_blas[pass][i] = bench_median(tb + 1, reps);
+            t_cl[pass][i] = bench_median(tc + 1, reps);
             size_t n = (size_t)l->m * l->n;
             if (clEnqueueReadBuffer(dc_ctx_queue(ctx), c, CL_TRUE, 0, n * sizeof(float), hc, 0, NULL,
                                     NULL) != CL_SUCCESS) {

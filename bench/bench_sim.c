@@ -2,28 +2,13 @@
  * 2-core development machine), the same field written (3 FITS + truth + PNG), and survey
  * generation. Reference measured in the same run: writing the same three 2000 x 2000 float
  * images as FITS after a memset, i.e. the cost of merely producing the files. */
+#include "bench_util.h"
+
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "astro/astro.h"
 #include "sim/sim.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int fail(const char *what)
-{
-    fprintf(stderr, "bench_sim: %s: %s\n", what, dc_error_message());
-    return 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -36,16 +21,16 @@ int main(int argc, char **argv)
     /* reference: memset + FITS write of three 2000^2 images */
     double t_ref = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int b = 0; b < 3; b++) {
             dc_image *img;
-            if (dc_image_new(&img, 2000, 2000)) return fail("image");
+            if (dc_image_new(&img, 2000, 2000)) return bench_fail("bench_sim", "image");
             memset(img->data, 0, sizeof(float) * 2000 * 2000);
             snprintf(path, sizeof path, "%s/ref-%d.fits", dir, b);
-            if (dc_fits_image_write(path, img, NULL, NULL)) return fail("reference write");
+            if (dc_fits_image_write(path, img, NULL, NULL)) return bench_fail("bench_sim", "reference write");
             dc_image_free(img);
         }
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (t < t_ref) t_ref = t;
     }
 
@@ -55,13 +40,13 @@ int main(int argc, char **argv)
     size_t objects = 0;
     for (int r = 0; r < reps; r++) {
         c.seed = 1000 + r;
-        double t0 = now();
+        double t0 = bench_now();
         dc_sim_field *f;
-        if (dc_sim_field_new(&c, &f)) return fail("field");
-        double t1 = now();
+        if (dc_sim_field_new(&c, &f)) return bench_fail("bench_sim", "field");
+        double t1 = bench_now();
         dc_sim_write_opts o = {.preview_size = 1000};
-        if (dc_sim_field_write(f, dir, "bench", &o)) return fail("write");
-        double t2 = now();
+        if (dc_sim_field_write(f, dir, "bench", &o)) return bench_fail("bench_sim", "write");
+        double t2 = bench_now();
         t_sim += t1 - t0;
         if (t1 - t0 < t_sim_min) t_sim_min = t1 - t0;
         t_write += t2 - t1;
@@ -74,15 +59,15 @@ int main(int argc, char **argv)
     dc_sim_survey_config sc;
     dc_sim_survey_config_default(&sc);
     sc.ra_max = sc.ra_min + 10; /* ~290 deg^2 */
-    double t0 = now();
+    double t0 = bench_now();
     dc_sim_survey *s;
-    if (dc_sim_survey_new(&sc, &s)) return fail("survey");
-    double t_survey = now() - t0;
+    if (dc_sim_survey_new(&sc, &s)) return bench_fail("bench_sim", "survey");
+    double t_survey = bench_now() - t0;
     size_t ncl = s->n_clusters;
-    t0 = now();
+    t0 = bench_now();
     dc_sim_field *f;
-    if (dc_sim_survey_field(s, &c, s->clusters[0].ra, s->clusters[0].dec, 1, &f)) return fail("survey field");
-    double t_sfield = now() - t0;
+    if (dc_sim_survey_field(s, &c, s->clusters[0].ra, s->clusters[0].dec, 1, &f)) return bench_fail("bench_sim", "survey field");
+    double t_sfield = bench_now() - t0;
     dc_sim_field_free(f);
     dc_sim_survey_free(s);
 

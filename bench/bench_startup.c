@@ -11,46 +11,37 @@
  *
  *   bench_startup [--reps N]      (median of N warm starts, default 3) */
 #define _POSIX_C_SOURCE 200809L
+#include "bench_util.h"
+
 #include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ops/ops.h"
 
 extern char **environ;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Child: print seconds since t0 (the parent's spawn time) at each milestone. */
 static int child(double t0)
 {
-    double t_main = now_s() - t0;
+    double t_main = bench_now() - t0;
     dc_ctx *ctx;
     dc_tensor *x, *y, *a, *c;
     if (dc_ctx_new(&ctx, NULL) != DC_STATUS_OK) goto fail;
-    double t_ctx = now_s() - t0;
+    double t_ctx = bench_now() - t0;
     if (dc_tensor_new(ctx, 1, (int[]){1024}, &x) != DC_STATUS_OK ||
         dc_tensor_new(ctx, 1, (int[]){1024}, &y) != DC_STATUS_OK ||
         dc_tensor_fill(x, -1.0f) != DC_STATUS_OK || dc_relu_forward(ctx, x, y) != DC_STATUS_OK ||
         dc_ctx_finish(ctx) != DC_STATUS_OK)
         goto fail;
-    double t_kernel = now_s() - t0;
+    double t_kernel = bench_now() - t0;
     if (dc_tensor_new(ctx, 2, (int[]){64, 64}, &a) != DC_STATUS_OK ||
         dc_tensor_new(ctx, 2, (int[]){64, 64}, &c) != DC_STATUS_OK ||
         dc_tensor_fill(a, 0.5f) != DC_STATUS_OK ||
         dc_matmul(ctx, DC_TRANS_NO, DC_TRANS_NO, 1.0f, a, a, 0.0f, c) != DC_STATUS_OK ||
         dc_ctx_finish(ctx) != DC_STATUS_OK)
         goto fail;
-    double t_gemm = now_s() - t0;
+    double t_gemm = bench_now() - t0;
     dc_cache_stats st = dc_ctx_cache_stats(ctx);
     printf("%.4f %.4f %.4f %.4f %d %d\n", t_main, t_ctx, t_kernel, t_gemm, st.disk_hits, st.compiles);
     return 0;
@@ -70,7 +61,7 @@ static int spawn_child(const char *self, start *out)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
-    const double t0 = now_s();
+    const double t0 = bench_now();
     snprintf(t0s, sizeof t0s, "%.9f", t0);
     char *argv[] = {(char *)self, "--child", t0s, NULL};
     pid_t pid;

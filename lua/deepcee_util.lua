@@ -1,27 +1,44 @@
 -- Small pure-Lua helpers shared by the experiment scripts.
 local M = {}
 
+local optional_mt = {}
+
+-- A key of a util.config defaults table that has no default value: absent unless given, and when
+-- given of one of the types named (util.optional("string"), util.optional("table", "string")).
+function M.optional(...)
+  return setmetatable({types = {...}}, optional_mt)
+end
+
+local function is_optional(v) return getmetatable(v) == optional_mt end
+
 -- Merge user options into defaults; a key absent from the defaults is an error that names it
 -- and lists the keys there are (configs never accept typos silently). Every number must be
 -- finite. ranges (optional, declared once beside the defaults) gives numeric keys their allowed
 -- closed interval and kind: {key = {min, max}} or {key = {min, max, "integer"}}; an integral float
 -- given for an integer key (2.0) becomes an integer, 2.5 is an error naming the key, the value and
--- the range. Defaults are checked too (a wrong default is a bug that should show at once).
+-- the range. Defaults are checked too (a wrong default is a bug that should show at once). A key
+-- whose default is util.optional(types) is known but has no default: absent unless given.
 function M.config(defaults, user, where, ranges)
   where = where or "config"
   local out = {}
-  for k, v in pairs(defaults) do out[k] = v end
+  for k, v in pairs(defaults) do
+    if not is_optional(v) then out[k] = v end
+  end
   for k, v in pairs(user or {}) do
-    if defaults[k] == nil then
+    local d = defaults[k]
+    if d == nil then
       local keys = {}
       for name in pairs(defaults) do keys[#keys + 1] = name end
       table.sort(keys)
       error(string.format("%s: unknown key '%s' (known keys: %s)", where, tostring(k),
         table.concat(keys, ", ")), 2)
     end
-    if type(v) ~= type(defaults[k]) then
+    local types = is_optional(d) and d.types or {type(d)}
+    local ok = false
+    for _, t in ipairs(types) do ok = ok or type(v) == t end
+    if not ok then
       error(string.format("%s: key '%s' must be a %s, got %s", where, k,
-        type(defaults[k]), type(v)), 2)
+        table.concat(types, " or "), type(v)), 2)
     end
     out[k] = v
   end
@@ -32,21 +49,25 @@ function M.config(defaults, user, where, ranges)
   end
   for k, r in pairs(ranges or {}) do
     local v = out[k]
+    if v == nil and is_optional(defaults[k]) then goto next_range end
     if type(v) ~= "number" then
       error(string.format("%s: range given for '%s', which is not a numeric key", where, tostring(k)), 2)
     end
-    local lo, hi, kind = r[1], r[2], r[3]
-    local what = string.format("%s %.15g..%.15g", kind == "integer" and "an integer in" or "in", lo, hi)
-    if kind == "integer" then
-      if v ~= math.floor(v) then
-        error(string.format("%s: %s=%s must be %s (a whole number)", where, k, tostring(v), what), 2)
+    do
+      local lo, hi, kind = r[1], r[2], r[3]
+      local what = string.format("%s %.15g..%.15g", kind == "integer" and "an integer in" or "in", lo, hi)
+      if kind == "integer" then
+        if v ~= math.floor(v) then
+          error(string.format("%s: %s=%s must be %s (a whole number)", where, k, tostring(v), what), 2)
+        end
+        v = math.tointeger(v) or v
+        out[k] = v
       end
-      v = math.tointeger(v) or v
-      out[k] = v
+      if not (v >= lo and v <= hi) then
+        error(string.format("%s: %s=%s is out of range: it must be %s", where, k, tostring(v), what), 2)
+      end
     end
-    if not (v >= lo and v <= hi) then
-      error(string.format("%s: %s=%s is out of range: it must be %s", where, k, tostring(v), what), 2)
-    end
+    ::next_range::
   end
   return out
 end

@@ -111,10 +111,11 @@ end
 
 -- The false positives at the best threshold, placed on the real sky (each image's centre and pixel
 -- scale; north up), cross-matched against catalogues (files readable by deepcee.catalog_read) within
--- radius_arcmin and z_min < z < z_max (paper: 1.61', 0.05-0.4): which FPs are known clusters.
--- Returns {n_fp =, n_known =, fps = {{ra, dec, score, image, catalogue, sep_arcsec}}}.
+-- radius_arcmin and z_min < z < z_max (defaults: the paper's, deepcee.crossmatch_defaults()):
+-- which FPs are known clusters. Returns {n_fp =, n_known =, fps = {{ra, dec, score, image,
+-- catalogue, sep_arcsec}}, threshold =, opts = (the settings used)}.
 function M.crossmatch(result, catalogues, opts)
-  opts = opts or {}
+  opts = util.config(dc.crossmatch_defaults(), opts, "evaluate.crossmatch")
   local thr = result.rows[result.best].threshold
   local fps = {}
   for _, p in ipairs(result.preds) do
@@ -130,8 +131,7 @@ function M.crossmatch(result, catalogues, opts)
   if #fps > 0 then
     for _, path in ipairs(catalogues) do
       local cat = dc.catalog_read(path, {map = "auto"})
-      local matches = dc.crossmatch(fps, {ra = cat.cols.ra, dec = cat.cols.dec, z = cat.cols.z},
-        {radius_arcmin = opts.radius_arcmin or 1.61, z_min = opts.z_min or 0.05, z_max = opts.z_max or 0.4})
+      local matches = dc.crossmatch(fps, {ra = cat.cols.ra, dec = cat.cols.dec, z = cat.cols.z}, opts)
       for i, mt in ipairs(matches) do
         if mt.index and not fps[i].catalogue then
           fps[i].catalogue, fps[i].sep_arcsec = path:match("([^/]+)$"), mt.sep_arcsec
@@ -140,7 +140,7 @@ function M.crossmatch(result, catalogues, opts)
       end
     end
   end
-  return {n_fp = #fps, n_known = n_known, fps = fps, threshold = thr}
+  return {n_fp = #fps, n_known = n_known, fps = fps, threshold = thr, opts = opts}
 end
 
 -- Detect and score a split of a dataset folder.

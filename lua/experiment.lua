@@ -14,7 +14,12 @@ local fieldeval = require("fieldeval")
 
 local M = {}
 
--- False positives that are known clusters of the survey's catalogues (paper: 1.61', 0.05 < z < 0.4).
+-- False positives that are known clusters of the survey's catalogues (the paper's radius and
+-- redshift range, deepcee.crossmatch_defaults()).
+local function within(x, arcmin)
+  return string.format("within %g%s, %g < z < %g", x.opts.radius_arcmin, arcmin, x.opts.z_min, x.opts.z_max)
+end
+
 local function known(result, folder)
   local cats = {}
   for _, name in ipairs({"catalog-whl12.fits", "catalog-redmapper.fits"}) do
@@ -22,8 +27,8 @@ local function known(result, folder)
   end
   if #cats == 0 then return nil end
   local x = evaluate.crossmatch(result, cats)
-  print(string.format("  %d of %d false positives at the %d %% threshold are catalogued clusters (within 1.61', 0.05 < z < 0.4)",
-    x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5)))
+  print(string.format("  %d of %d false positives at the %d %% threshold are catalogued clusters (%s)",
+    x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5), within(x, "'")))
   return x
 end
 
@@ -31,8 +36,8 @@ local function note(section, x)
   if not x then return end
   section.text = section.text or {}
   section.text[#section.text + 1] = string.format("False positives cross-matched against the survey's catalogues "
-    .. "(within 1.61 arcmin, 0.05 < z < 0.4): %d of %d at the %d %% threshold are catalogued clusters.",
-    x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5))
+    .. "(%s): %d of %d at the %d %% threshold are catalogued clusters.",
+    within(x, " arcmin"), x.n_known, x.n_fp, math.floor(x.threshold * 100 + 0.5))
 end
 
 -- The whole-field evaluation of a trained model (lua/fieldeval.lua) after the cut-out tables:

@@ -14,6 +14,97 @@ local util = require("deepcee_util")
 
 local M = {}
 
+-- ------------------------------------------------------------------ options
+
+-- The options of every function here (util.config: an unknown key or a value of another type is
+-- an error naming it). optional: no default; `simulated` absent means "as the result says".
+local optional = util.optional
+M.options = {
+  pr_table = {
+    name = "table2",                    -- file name
+    title = optional("string"),         -- default: the set, its clusters and the match radius
+    simulated = optional("boolean"),    -- default: result.simulated
+    what = "test set",                  -- the set, in the title
+    max_kpc = optional("number"),       -- match radius in the title; default: result.max_kpc
+  },
+  ks_table = {
+    name = "ks",
+    title = optional("string"),         -- default: returned vs all, with alpha
+    simulated = optional("boolean"),    -- default: ks.simulated
+  },
+  plot_pr = {
+    simulated = optional("boolean"),    -- default: the first curve's result.simulated
+    title = "Precision vs recall per confidence threshold",
+    label = optional("string"),         -- the curve's name when a single result is given
+  },
+  plot_losses = {
+    simulated = optional("boolean"),    -- required
+    window = optional("number"),        -- running mean over this many steps; default: about 1/40 of them
+  },
+  plot_distances = {
+    simulated = optional("boolean"),    -- required
+    max_kpc = optional("number"),       -- the match radius: a dashed line, and the x range (10 radii; 100 kpc if absent)
+    threshold = optional("number"),     -- the threshold, in the titles
+  },
+  plot_offsets = {
+    simulated = optional("boolean"),    -- required
+    unit = "arcsec",
+    threshold = optional("number"),     -- in the title
+  },
+  plot_properties = {
+    simulated = optional("boolean"),    -- required
+    ks = {},                            -- KS results (ks_table's list): D and p in the titles
+    threshold = optional("number"),     -- in the titles
+  },
+  write_evaluation = {
+    name = "test",                      -- file name part: <name>_table.*, pr_<name>.png, ...
+    what = "test set",
+    title = optional("string"),         -- the table's title (pr_table's default if absent)
+    section_title = optional("string"), -- default: "Evaluation: " .. what
+    quiet = false,                      -- true: print nothing
+    simulated = optional("boolean"),    -- default: result.simulated
+  },
+  fold_table = {
+    name = "kfold_folds",
+    title = optional("string"),         -- default: k-fold by cluster, each fold at its best threshold
+    simulated = optional("boolean"),    -- default: kf.pooled.simulated
+  },
+  write_kfold = {
+    simulated = optional("boolean"),    -- default: kf.pooled.simulated
+    quiet = false,
+  },
+  write_fields = {
+    simulated = optional("boolean"),    -- default: result.simulated
+    compare = {},                       -- {{what =, result = evaluate result}, ...}: the cut-out sets beside
+    quiet = false,
+    thresholds = {0, 0.5, 0.8, 0.9, 0.95}, -- the rows shown (and the best)
+    fp_text = optional("string"),       -- a paragraph on the false positives' kinds
+  },
+  write_run = {
+    title = "deepcee run",
+    simulated = optional("boolean"),    -- required
+    seed = optional("number"),
+    device = optional("table", "string"), -- dc.device() or a text
+    config = optional("table"),
+    metrics = optional("table"),
+    started = optional("number", "string"),
+    seconds = optional("number"),
+    sections = {},
+    files = {},
+  },
+}
+M.ranges = {
+  plot_losses = {window = {1, 1e9, "integer"}},
+  plot_distances = {max_kpc = {1e-9, 1e9}, threshold = {0, 1}},
+  plot_offsets = {threshold = {0, 1}},
+  plot_properties = {threshold = {0, 1}},
+  pr_table = {max_kpc = {1e-9, 1e9}},
+}
+
+local function options(name, opts)
+  return util.config(M.options[name], opts, "report." .. name, M.ranges[name])
+end
+
 -- ------------------------------------------------------------------ formatting
 
 -- 4 significant digits, trailing zeros kept (0.003317, 0.9951, 1.000), as the paper's tables.
@@ -292,15 +383,15 @@ end
 -- F1-score; the best threshold by F1 marked. opts: name (file name, default "table2"), title,
 -- simulated (or result.simulated), what (the set, e.g. "test set"), max_kpc.
 function M.pr_table(result, opts)
-  opts = opts or {}
+  opts = options("pr_table", opts)
   local rows, best = M.check_sweep(result, "report.pr_table")
   local simulated = need_simulated("report.pr_table", opts.simulated, result.simulated)
   local n_truth = rows[1].tp + rows[1].fn
   local max_kpc = opts.max_kpc or result.max_kpc
   local title = opts.title or string.format("Precision, recall and F1 per confidence threshold: %s, %d clusters%s",
-    opts.what or "test set", n_truth, max_kpc and string.format(", match within %g kpc", max_kpc) or "")
+    opts.what, n_truth, max_kpc and string.format(", match within %g kpc", max_kpc) or "")
   local tbl = {
-    name = opts.name or "table2", title = label_sim(title, simulated), simulated = simulated,
+    name = opts.name, title = label_sim(title, simulated), simulated = simulated,
     columns = {
       {key = "threshold", head = "Threshold (%)", fmt = pct},
       {key = "tp", head = "# TP", fmt = int}, {key = "fp", head = "# FP", fmt = int},
@@ -340,7 +431,7 @@ M.property_names = {z = "Redshift", bcg_rmag = "BCG r magnitude", richness = "Ri
 -- The KS tests (deepcee.ks_2samp results with a `property` each): property, n returned, m all,
 -- D, critical value at alpha, p-value, verdict. opts: name (default "ks"), title, simulated.
 function M.ks_table(ks, opts)
-  opts = opts or {}
+  opts = options("ks_table", opts)
   if type(ks) ~= "table" or #ks == 0 then
     error("report.ks_table: no KS results (were any clusters returned at the chosen threshold?)", 2)
   end
@@ -363,7 +454,7 @@ function M.ks_table(ks, opts)
   local title = opts.title or string.format(
     "Two-sample KS tests, returned vs all clusters (alpha = %g)", alpha)
   return {
-    name = opts.name or "ks", title = label_sim(title, simulated), simulated = simulated,
+    name = opts.name, title = label_sim(title, simulated), simulated = simulated,
     columns = {
       {key = "property", head = "Property", align = "left"},
       {key = "n", head = "n returned", fmt = int}, {key = "m", head = "m all", fmt = int},
@@ -395,7 +486,7 @@ end
 -- most 3). Thresholds with nothing above them (precision undefined, as the paper's 100 %) are
 -- left out. opts: simulated, title, label (for a single result).
 function M.plot_pr(file, curves, opts)
-  opts = opts or {}
+  opts = options("plot_pr", opts)
   if curves.rows then curves = {{result = curves, label = opts.label}} end
   if #curves == 0 or #curves > 3 then error("report.plot_pr: give 1 to 3 curves, got " .. #curves, 2) end
   local simulated = need_simulated("report.plot_pr", opts.simulated, curves[1].result.simulated)
@@ -420,7 +511,7 @@ function M.plot_pr(file, curves, opts)
       label = string.format("%s: best F1 %.3f at %s %%", name, b.f1, pct(b.threshold))}
   end
   return dc.plot{file = file, width = 900, height = 700, series = series,
-    title = title_sim(opts.title or "Precision vs recall per confidence threshold", simulated),
+    title = title_sim(opts.title, simulated),
     xlabel = "Recall", ylabel = "Precision", xmin = 0, xmax = 1.05, ymin = 0, ymax = 1.05,
     legend = "bottom-left"}
 end
@@ -513,7 +604,7 @@ end
 -- regression). opts: simulated (required), window (running mean; default about 1/40 of the steps).
 -- Returns {total =, parts =} file names.
 function M.plot_losses(prefix, csv_path, opts)
-  opts = opts or {}
+  opts = options("plot_losses", opts)
   local simulated = need_simulated("report.plot_losses", opts.simulated)
   local l = M.read_losses(csv_path)
   local window = opts.window or math.max(1, #l.step // 40)
@@ -535,7 +626,7 @@ end
 -- prediction above the threshold: distance to its nearest true cluster), matched = {...} (the
 -- true positives)}; either may be absent. opts: simulated, max_kpc (dashed line), threshold.
 function M.plot_distances(file, d, opts)
-  opts = opts or {}
+  opts = options("plot_distances", opts)
   local simulated = need_simulated("report.plot_distances", opts.simulated)
   local at = opts.threshold and string.format(" at the %s %% threshold", pct(opts.threshold)) or ""
   local line = opts.max_kpc and {{x = opts.max_kpc, label = string.format("%g kpc", opts.max_kpc)}} or nil
@@ -567,7 +658,7 @@ end
 -- {x =, y =, returned = true/false}; all in grey, returned in blue. opts: simulated, unit
 -- (default "arcsec"), threshold.
 function M.plot_offsets(file, offsets, opts)
-  opts = opts or {}
+  opts = options("plot_offsets", opts)
   local simulated = need_simulated("report.plot_offsets", opts.simulated)
   if type(offsets) ~= "table" or #offsets == 0 then error("report.plot_offsets: no offsets", 2) end
   local ax, ay, rx, ry = {}, {}, {}, {}
@@ -578,7 +669,7 @@ function M.plot_offsets(file, offsets, opts)
     ax[#ax + 1], ay[#ay + 1] = o.x, o.y
     if o.returned then rx[#rx + 1], ry[#ry + 1] = o.x, o.y end
   end
-  local unit = opts.unit or "arcsec"
+  local unit = opts.unit
   local at = opts.threshold and string.format(" at %s %%", pct(opts.threshold)) or ""
   return dc.plot{file = file, width = 800, height = 800, square = true,
     title = title_sim(string.format("Offsets of true centres: %d of %d returned%s", #rx, #ax, at), simulated),
@@ -593,10 +684,10 @@ end
 -- properties without values are skipped. opts: simulated, ks (list as ks_table takes: D and p in
 -- the titles), threshold.
 function M.plot_properties(file, all, found, opts)
-  opts = opts or {}
+  opts = options("plot_properties", opts)
   local simulated = need_simulated("report.plot_properties", opts.simulated)
   local ks = {}
-  for _, r in ipairs(opts.ks or {}) do ks[r.property] = r end
+  for _, r in ipairs(opts.ks) do ks[r.property] = r end
   local at = opts.threshold and string.format(" at %s %%", pct(opts.threshold)) or ""
   local panels = {}
   for _, p in ipairs({"z", "bcg_rmag", "richness"}) do
@@ -625,9 +716,9 @@ end
 -- unless opts.quiet, and returns a section for write_run. opts: name ("test"), what ("test
 -- set"), title (table title), quiet, simulated (else result.simulated).
 function M.write_evaluation(dir, result, opts)
-  opts = opts or {}
-  local name = opts.name or "test"
-  local what = opts.what or "test set"
+  opts = options("write_evaluation", opts)
+  local name = opts.name
+  local what = opts.what
   local simulated = need_simulated("report.write_evaluation", opts.simulated, result.simulated)
   local rows, best = M.check_sweep(result, "report.write_evaluation")
   local b = rows[best]
@@ -702,7 +793,7 @@ end
 -- and the training steps; the fold with the highest F1 marked (the paper would pick that fold to
 -- represent the split). opts: name (default "kfold_folds"), title, simulated.
 function M.fold_table(kf, opts)
-  opts = opts or {}
+  opts = options("fold_table", opts)
   if type(kf) ~= "table" or type(kf.folds) ~= "table" or #kf.folds < 2 then
     error("report.fold_table: give lua/kfold.lua's result (at least 2 folds)", 2)
   end
@@ -736,7 +827,7 @@ function M.fold_table(kf, opts)
   columns[#columns + 1] = {key = "steps", head = "Steps", fmt = int}
   local title = opts.title or string.format("%d-fold cross-validation by cluster: each fold's test clusters at its " ..
     "best threshold", #kf.folds)
-  return {name = opts.name or "kfold_folds", title = label_sim(title, simulated), simulated = simulated,
+  return {name = opts.name, title = label_sim(title, simulated), simulated = simulated,
     columns = columns, rows = rows, best = best, best_label = "best fold",
     notes = {string.format("Best F1 over the %d folds: mean %.4f, standard deviation %.4f (sample, k - 1).",
       #kf.folds, kf.mean_f1, kf.std_f1)}}
@@ -748,7 +839,7 @@ end
 -- threshold sweep, the pooled sweep, mean and standard deviation of the best F1). Prints the
 -- tables unless opts.quiet. Returns a section for write_run. opts: simulated, quiet.
 function M.write_kfold(dir, kf, opts)
-  opts = opts or {}
+  opts = options("write_kfold", opts)
   local ft = M.fold_table(kf, {simulated = opts.simulated})
   local simulated = ft.simulated
   local k = #kf.folds
@@ -803,14 +894,14 @@ end
 -- simulated (or result.simulated), compare = {{what =, result = evaluate result}, ...}, quiet,
 -- thresholds (the rows shown; default 0, 0.5, 0.8, 0.9, 0.95 and the best).
 function M.write_fields(dir, result, opts)
-  opts = opts or {}
+  opts = options("write_fields", opts)
   local simulated = need_simulated("report.write_fields", opts.simulated, result.simulated)
   local rows, best = M.check_sweep(result, "report.write_fields")
   local b = rows[best]
   local function kpc(v) return v and v == v and string.format("%.1f", v) or "n/a" end
   local function f2(v) return string.format("%.2f", v) end
   local show = {}
-  for _, t in ipairs(opts.thresholds or {0, 0.5, 0.8, 0.9, 0.95}) do show[#show + 1] = t end
+  for _, t in ipairs(opts.thresholds) do show[#show + 1] = t end
   local picked, best_at = {}, nil
   for r, row in ipairs(rows) do
     local keep = r == best
@@ -834,7 +925,7 @@ function M.write_fields(dir, result, opts)
       {key = "fp_per_deg2", head = "FP per deg^2", fmt = f2}, {key = "std_err_kpc", head = "Std. error (kpc)", fmt = kpc}},
     rows = picked, notes = {"All thresholds: fields/fields_table.csv; per field: fields/fields.json."}}
   local cmp = {}
-  for _, c in ipairs(opts.compare or {}) do
+  for _, c in ipairs(opts.compare) do
     local crows, cb = M.check_sweep(c.result, "report.write_fields compare")
     local r = crows[cb]
     local n = c.result.n_images or (r.tp + r.fn)
@@ -879,7 +970,7 @@ function M.write_fields(dir, result, opts)
     if not opts.quiet then M.print_table(t) end
   end
   local curves = {{result = result, label = "whole fields"}}
-  for _, c in ipairs(opts.compare or {}) do
+  for _, c in ipairs(opts.compare) do
     if #curves < 3 then curves[#curves + 1] = {result = c.result, label = c.what} end
   end
   local ok_curves = true
@@ -929,10 +1020,11 @@ end
 function M.write_run(dir, run)
   if type(dir) ~= "string" or dir == "" then error("report.write_run: give the run folder", 2) end
   if type(run) ~= "table" then error("report.write_run: run must be a table", 2) end
+  run = options("write_run", run)
   local simulated = need_simulated("report.write_run", run.simulated)
   local md = {}
   local function add(s) md[#md + 1] = s end
-  add("# " .. (run.title or "deepcee run") .. (simulated and " (simulated data)" or ""))
+  add("# " .. run.title .. (simulated and " (simulated data)" or ""))
   add("")
   if simulated then
     add("**Simulated data.** Every number, table and figure in this report comes from a simulated " ..
@@ -951,7 +1043,7 @@ function M.write_run(dir, run)
   local metrics = {}
   for k, v in pairs(run.metrics or {}) do metrics[k] = v end
   local tables_json, plot_files = {}, {}
-  for s, sec in ipairs(run.sections or {}) do
+  for s, sec in ipairs(run.sections) do
     add("## " .. (sec.title or ("Section " .. s)))
     add("")
     for _, t in ipairs(sec.text or {}) do add(t) add("") end
@@ -994,7 +1086,7 @@ function M.write_run(dir, run)
     add("")
   end
   local files = {}
-  if run.files and #run.files > 0 then
+  if #run.files > 0 then
     add("## Files")
     add("")
     for i, f in ipairs(run.files) do

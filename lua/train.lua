@@ -10,6 +10,9 @@ local nets = require("nets")
 
 local M = {}
 
+-- The optimiser's defaults live with the detector's other settings in C (dc_frcnn_config_paper).
+local frcnn_defaults = dc.frcnn_defaults()
+
 M.defaults = {
   network = "demo",          -- a key of nets.configs
   dataset = "",              -- folder with manifest.csv (lua/dataset.lua)
@@ -18,11 +21,11 @@ M.defaults = {
   out = "runs/train",        -- run folder
   init = "",                 -- weights file to start from (fine-tuning, e.g. scripts/mine.lua); "": random init
   steps = 2000,
-  lr = 0.0002,               -- the paper's constant learning rate
+  lr = frcnn_defaults.lr,    -- the paper's constant learning rate
   lr_decay_at = 0,           -- fraction of steps after which lr is multiplied by lr_decay (0: never)
   lr_decay = 0.1,
-  momentum = 0.9,
-  clip_norm = 10.0,
+  momentum = frcnn_defaults.momentum,   -- SGD momentum
+  clip_norm = frcnn_defaults.clip_norm, -- the gradients' global norm is clipped to this
   seed = 1,
   -- augmentation, drawn per step from (seed, step) (README "Training augmentation")
   dihedral = true,           -- one of the 8 grid symmetries per step (4 quarter turns x a mirror),
@@ -270,8 +273,9 @@ function M.run(user)
   local log, lerr = io.open(loss_path, "a")
   if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
 
+  -- detector: the settings the model was built with (anchors, IoUs, sample sizes, ...), as data
   local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
-                network = cfg.network, preprocess = preprocess}
+                network = cfg.network, preprocess = preprocess, detector = util.serialize(model:config())}
   local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
   local function save(step, path, with_opt)
     meta.step = step

@@ -117,13 +117,13 @@ __kernel void proposal_prepare(__global const float *anchors, __global const flo
 }
 
 /* Post-processing, per class c >= 1: softmax probability of c over the row's n_cls logits, box
- * decoded from columns 4(c-1).. of deltas, clipped; scores not above threshold never kept. */
+ * decoded from columns 4(c-1).. of deltas, clipped; scores not above 0 (TF's score threshold)
+ * never kept. */
 __kernel void class_prepare(__global const float *proposals, __global const float *logits,
                             __global const float *deltas, const int n, const int n_cls,
                             const int cls, const float sy, const float sx, const float sh,
                             const float sw, const float height,
-                            const float width, const float threshold, __global float *boxes,
-                            __global float *keys)
+                            const float width, __global float *boxes, __global float *keys)
 {
     const int i = get_global_id(0);
     if (i >= n) return;
@@ -137,7 +137,7 @@ __kernel void class_prepare(__global const float *proposals, __global const floa
     const float4 d = vload4((size_t)i * (n_cls - 1) + (cls - 1), deltas);
     const float4 b = box_clip(box_decode(d, vload4(i, proposals), scale), height, width);
     vstore4(b, i, boxes);
-    keys[i] = p > threshold ? box_key(b, p, 0.0f) : -INFINITY;
+    keys[i] = p > 0.0f ? box_key(b, p, 0.0f) : -INFINITY;
 }
 
 /* Targets: regression target of each candidate against its matched ground truth (match < 0: 0). */

@@ -61,11 +61,6 @@ dc_status dc_detect_write(dc_ctx *ctx, cl_mem buf, size_t bytes, const void *hos
     return DC_STATUS_OK;
 }
 
-size_t dc_detect_round(size_t n, size_t local)
-{
-    return (n + local - 1) / local * local;
-}
-
 dc_status dc_detect_expect_boxes(const dc_tensor *t, const char *op, const char *arg, int min_rows)
 {
     DC_TRY(dc_tensor_expect(t, op, arg, 2, -1, 4, 0, 0));

@@ -176,7 +176,6 @@ dc_status dc_crop_resize_backward(dc_ctx *ctx, const dc_tensor *grad_out, const 
 /* ------------------------------------------------------------------ post-processing */
 
 typedef struct dc_postprocess_params {
-    float score_threshold;  /* class scores must exceed it; 0 */
     float nms_iou;          /* per-class NMS; 0.6 */
     int max_per_class;      /* 100 */
     int max_total;          /* 100 */

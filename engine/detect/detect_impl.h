@@ -21,9 +21,6 @@ int dc_detect_scratch_in_use(const dc_ctx *ctx);
 dc_status dc_detect_read(dc_ctx *ctx, cl_mem buf, size_t bytes, void *host);
 dc_status dc_detect_write(dc_ctx *ctx, cl_mem buf, size_t bytes, const void *host);
 
-/* Work size for n items rounded up to a multiple of local. */
-size_t dc_detect_round(size_t n, size_t local);
-
 /* Check a box list: a 2-D tensor [rows, 4], rows >= min_rows. */
 dc_status dc_detect_expect_boxes(const dc_tensor *t, const char *op, const char *arg, int min_rows);
 

@@ -133,8 +133,7 @@ static dc_status launch_proposal_prepare(dc_ctx *ctx, cl_mem anchors, cl_mem del
 
 static dc_status launch_class_prepare(dc_ctx *ctx, cl_mem proposals, cl_mem logits, cl_mem deltas,
                                       int n, int n_cls, int cls, const dc_box_coder *c,
-                                      float height, float width, float threshold, cl_mem boxes,
-                                      cl_mem keys)
+                                      float height, float width, cl_mem boxes, cl_mem keys)
 {
     static const char *name = "class_prepare";
     cl_kernel k;
@@ -148,9 +147,8 @@ static dc_status launch_class_prepare(dc_ctx *ctx, cl_mem proposals, cl_mem logi
     for (int i = 0; i < 4; i++) DC_TRY(dc_arg_float(k, name, 6 + (cl_uint)i, c->scale[i]));
     DC_TRY(dc_arg_float(k, name, 10, height));
     DC_TRY(dc_arg_float(k, name, 11, width));
-    DC_TRY(dc_arg_float(k, name, 12, threshold));
-    DC_TRY(dc_arg_mem(k, name, 13, boxes));
-    DC_TRY(dc_arg_mem(k, name, 14, keys));
+    DC_TRY(dc_arg_mem(k, name, 12, boxes));
+    DC_TRY(dc_arg_mem(k, name, 13, keys));
     size_t g = (size_t)n, l = LOCAL;
     return dc_kernel_launch(ctx, k, name, 1, &g, &l);
 }
@@ -321,9 +319,9 @@ dc_status dc_proposals_run(dc_ctx *ctx, const dc_proposal_params *p, const dc_te
 
 void dc_postprocess_params_paper(dc_postprocess_params *p)
 {
-    /* docs/facts.md section 1: per-class NMS 0.6, at most 100 detections; TF's score threshold 0. */
-    *p = (dc_postprocess_params){.score_threshold = 0.0f, .nms_iou = 0.6f, .max_per_class = 100,
-                                 .max_total = 100};
+    /* docs/facts.md section 1: per-class NMS 0.6, at most 100 detections; TF's score threshold 0
+     * (class_prepare in boxes.cl keeps positive scores only). */
+    *p = (dc_postprocess_params){.nms_iou = 0.6f, .max_per_class = 100, .max_total = 100};
     dc_box_coder_paper(&p->coder);
 }
 
@@ -349,8 +347,8 @@ static dc_status postprocess_class(dc_ctx *ctx, const dc_postprocess_params *p,
 {
     int kept = 0;
     DC_TRY(launch_class_prepare(ctx, proposals->buf, logits->buf, deltas->buf, n,
-                                logits->shape[1], cls, &p->coder, img_h, img_w,
-                                p->score_threshold, boxes->buf, keys->buf));
+                                logits->shape[1], cls, &p->coder, img_h, img_w, boxes->buf,
+                                keys->buf));
     DC_TRY(dc_detect_nms_device(ctx, boxes->buf, keys->buf, n, n, p->nms_iou, p->max_per_class,
                                 keep->buf, count->buf));
     DC_TRY(dc_detect_read(ctx, count->buf, sizeof kept, &kept));
@@ -380,7 +378,6 @@ dc_status dc_postprocess_run(dc_ctx *ctx, const dc_postprocess_params *p,
     DC_CHECK_ARG(p->max_per_class >= 1 && p->max_total >= 1,
                  "%s: max_per_class %d and max_total %d must be at least 1", op,
                  p->max_per_class, p->max_total);
-    DC_CHECK_ARG(isfinite(p->score_threshold), "%s: score_threshold must be finite", op);
     DC_TRY(check_iou(op, p->nms_iou));
     DC_TRY(check_coder(op, &p->coder));
     DC_TRY(check_image(op, img_h, img_w));

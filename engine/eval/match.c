@@ -344,12 +344,14 @@ dc_status dc_eval_crossmatch(const double *ra, const double *dec, size_t n_pos,
                              size_t n_cat, const dc_eval_xmatch_opts *opts, int64_t *match,
                              double *sep_arcsec)
 {
-    dc_eval_xmatch_opts o = opts ? *opts : dc_eval_xmatch_defaults();
+    const dc_eval_xmatch_opts paper = dc_eval_xmatch_defaults();
+    const dc_eval_xmatch_opts o = opts ? *opts : paper;
     DC_CHECK_ARG(isfinite(o.radius_arcmin) && o.radius_arcmin > 0,
-                 "crossmatch: radius %g arcmin must be positive (paper: 1.61)", o.radius_arcmin);
+                 "crossmatch: radius %g arcmin must be positive (paper: %g)", o.radius_arcmin,
+                 paper.radius_arcmin);
     DC_CHECK_ARG(!isnan(o.z_min) && !isnan(o.z_max) && o.z_min < o.z_max,
-                 "crossmatch: the redshift range (%g, %g) is empty (paper: 0.05 < z < 0.4)",
-                 o.z_min, o.z_max);
+                 "crossmatch: the redshift range (%g, %g) is empty (paper: %g < z < %g)",
+                 o.z_min, o.z_max, paper.z_min, paper.z_max);
     for (size_t i = 0; i < n_pos; i++)
         DC_CHECK_ARG(isfinite(ra[i]) && isfinite(dec[i]) && fabs(dec[i]) <= 90,
                      "crossmatch: position %zu (0-based) has ra = %g, dec = %g", i, ra[i], dec[i]);

@@ -17,8 +17,8 @@
  *       n_valid, n_pos, n_neg, n_pos_sampled, n_neg_sampled}; seed fixes the sampling
  *   crops = dc.crop_resize(feat, boxes [, {crop = 14 | {h, w}, box_index, extrapolation = 0}])
  *   dfeat = dc.crop_resize_backward(feat, boxes, dcrops [, {box_index}])
- *   dets = dc.postprocess(proposals, logits, deltas, {height, width, n, score_threshold,
- *       nms_iou, max_per_class, max_total, coder})   -- list of {box = {..}, score, label} */
+ *   dets = dc.postprocess(proposals, logits, deltas, {height, width, n, nms_iou, max_per_class,
+ *       max_total, coder})   -- list of {box = {..}, score, label} */
 #include <string.h>
 
 #include "detect/detect.h"
@@ -400,8 +400,8 @@ static int l_crop_resize_backward(lua_State *L)
 
 static int l_postprocess(lua_State *L)
 {
-    static const char *const keys[] = {"height", "width", "n", "score_threshold", "nms_iou",
-                                       "max_per_class", "max_total", "coder", NULL};
+    static const char *const keys[] = {"height", "width", "n", "nms_iou", "max_per_class",
+                                       "max_total", "coder", NULL};
     static const char *where = "postprocess";
     dc_tensor *props = dc_lua_check_tensor(L, 1), *logits = dc_lua_check_tensor(L, 2);
     dc_tensor *deltas = dc_lua_check_tensor(L, 3);
@@ -411,7 +411,6 @@ static int l_postprocess(lua_State *L)
     const float h = opt_size(L, o, where, "height"), w = opt_size(L, o, where, "width");
     const int rows = props->shape[0];
     const int n = opt_int(L, o, where, "n", rows, 0, rows);
-    p.score_threshold = (float)dc_lua_opt_number(L, o, "score_threshold", p.score_threshold);
     p.nms_iou = (float)dc_lua_opt_number(L, o, "nms_iou", p.nms_iou);
     p.max_per_class = opt_int(L, o, where, "max_per_class", p.max_per_class, 1, 1 << 20);
     p.max_total = opt_int(L, o, where, "max_total", p.max_total, 1, 1 << 20);

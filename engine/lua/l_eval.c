@@ -284,7 +284,7 @@ static int l_sep_arcsec(lua_State *L)
     return 1;
 }
 
-/* crossmatch(positions, catalogue [, {radius_arcmin = 1.61, z_min = 0.05, z_max = 0.4}])
+/* crossmatch(positions, catalogue [, {radius_arcmin =, z_min =, z_max =}]) (defaults: crossmatch_defaults())
  *   -> per position {index = <catalogue row> or absent, sep_arcsec = ...}, and the number of
  *      positions that matched */
 static int l_crossmatch(lua_State *L)
@@ -319,6 +319,18 @@ static int l_crossmatch(lua_State *L)
     }
     lua_pushinteger(L, found);
     return 2;
+}
+
+/* crossmatch_defaults() -> {radius_arcmin =, z_min =, z_max =}: the paper's cross-match settings
+ * (dc_eval_xmatch_defaults), their one home */
+static int l_crossmatch_defaults(lua_State *L)
+{
+    const dc_eval_xmatch_opts o = dc_eval_xmatch_defaults();
+    lua_createtable(L, 0, 3);
+    dc_lua_set_number(L, "radius_arcmin", o.radius_arcmin);
+    dc_lua_set_number(L, "z_min", o.z_min);
+    dc_lua_set_number(L, "z_max", o.z_max);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- k-fold */
@@ -367,6 +379,7 @@ void dc_lua_open_eval(lua_State *L)
     static const luaL_Reg fns[] = {
         {"ks_2samp", l_ks_2samp}, {"ks_critical", l_ks_critical},
         {"kolmogorov_sf", l_kolmogorov_sf}, {"match", l_match}, {"crossmatch", l_crossmatch},
+        {"crossmatch_defaults", l_crossmatch_defaults},
         {"sep_arcsec", l_sep_arcsec},
         {"kfold", l_kfold}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

@@ -157,6 +157,80 @@ static void float_list(lua_State *L, int idx, const char *key, float *out, int *
     lua_pop(L, 1);
 }
 
+/* Push the shortest decimal that reads back as the float v, so that a float setting of 0.0002f
+ * reaches Lua as 0.0002 (not 0.000199999995). */
+static void push_float(lua_State *L, float v)
+{
+    char text[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)v);
+        if (strtof(text, NULL) == v) break;
+    }
+    lua_pushnumber(L, strtod(text, NULL));
+}
+
+static void set_float(lua_State *L, const char *key, float v)
+{
+    push_float(L, v);
+    lua_setfield(L, -2, key);
+}
+
+static void set_float_list(lua_State *L, const char *key, const float *v, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        push_float(L, v[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, key);
+}
+
+/* A detector configuration as a table with the keys deepcee.frcnn takes (less fn and dn), so that
+ * deepcee.frcnn(t) with the networks added rebuilds the same configuration. */
+static void push_config(lua_State *L, const dc_frcnn_config *c)
+{
+    lua_createtable(L, 0, 28);
+    dc_lua_set_integer(L, "rpn_channels", c->rpn_channels);
+    set_float(L, "rpn_init_std", c->rpn_init_std);
+    dc_lua_set_integer(L, "crop_size", c->crop_size);
+    set_float_list(L, "anchor_scales", c->anchors.scales, c->anchors.n_scales);
+    set_float_list(L, "anchor_ratios", c->anchors.ratios, c->anchors.n_ratios);
+    set_float(L, "anchor_base", c->anchors.base_size);
+    set_float(L, "anchor_stride", c->anchors.stride);
+    set_float(L, "anchor_offset", c->anchors.offset);
+    dc_lua_set_integer(L, "rpn_batch", c->rpn_targets.batch);
+    dc_lua_set_integer(L, "rpn_max_pos", c->rpn_targets.max_pos);
+    set_float(L, "rpn_pos_iou", c->rpn_targets.pos_iou);
+    set_float(L, "rpn_neg_iou", c->rpn_targets.neg_iou);
+    dc_lua_set_integer(L, "dn_batch", c->dn_targets.batch);
+    dc_lua_set_integer(L, "dn_max_pos", c->dn_targets.max_pos);
+    set_float(L, "dn_pos_iou", c->dn_targets.pos_iou);
+    dc_lua_set_integer(L, "pre_nms_top_k", c->proposals.pre_nms_top_k);
+    set_float(L, "proposal_nms_iou", c->proposals.nms_iou);
+    dc_lua_set_integer(L, "max_proposals", c->proposals.max_proposals);
+    set_float(L, "post_nms_iou", c->post.nms_iou);
+    dc_lua_set_integer(L, "max_detections", c->post.max_total);
+    set_float(L, "w_rpn_cls", c->w_rpn_cls);
+    set_float(L, "w_rpn_box", c->w_rpn_box);
+    set_float(L, "w_dn_cls", c->w_dn_cls);
+    set_float(L, "w_dn_box", c->w_dn_box);
+    set_float(L, "lr", c->lr);
+    set_float(L, "momentum", c->momentum);
+    set_float(L, "clip_norm", c->clip_norm);
+    lua_pushboolean(L, c->dn_add_gt);
+    lua_setfield(L, -2, "dn_add_gt");
+}
+
+/* deepcee.frcnn_defaults() -> the paper's detector settings (dc_frcnn_config_paper), with the keys
+ * deepcee.frcnn takes: the one home of these defaults, read by lua/train.lua. */
+static int l_frcnn_defaults(lua_State *L)
+{
+    dc_frcnn_config c;
+    dc_frcnn_config_paper(&c);
+    push_config(L, &c);
+    return 1;
+}
+
 /* deepcee.frcnn{fn = {...}, dn = {...}, ...}: the keys are those of the paper's settings. */
 static int l_frcnn_new(lua_State *L)
 {
@@ -426,6 +500,14 @@ static int l_checksum(lua_State *L)
     return 1;
 }
 
+/* model:config() -> the detector's settings as built (the keys of deepcee.frcnn less fn and dn;
+ * lr as last set), saved with a training run's weights. */
+static int l_config(lua_State *L)
+{
+    push_config(L, dc_frcnn_get_config(check_model(L)->m));
+    return 1;
+}
+
 static int l_set_lr(lua_State *L)
 {
     dc_frcnn_set_lr(check_model(L)->m, (float)luaL_checknumber(L, 2));
@@ -445,7 +527,7 @@ void dc_lua_open_frcnn(lua_State *L)
     static const luaL_Reg meta[] = {{"__gc", l_free}, {"__close", l_free}, {"__index", NULL}, {NULL, NULL}};
     static const luaL_Reg methods[] = {
         {"init", l_init}, {"train_step", l_train_step}, {"detect", l_detect}, {"save", l_save},
-        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"checksum", l_checksum}, {"free", l_free},
+        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"config", l_config}, {"checksum", l_checksum}, {"free", l_free},
         {NULL, NULL}};
     luaL_newmetatable(L, MODEL_KEY);
     luaL_setfuncs(L, meta, 0);
@@ -456,4 +538,6 @@ void dc_lua_open_frcnn(lua_State *L)
     lua_setfield(L, -2, "frcnn");
     lua_pushcfunction(L, l_weights_meta);
     lua_setfield(L, -2, "weights_meta");
+    lua_pushcfunction(L, l_frcnn_defaults);
+    lua_setfield(L, -2, "frcnn_defaults");
 }

@@ -140,7 +140,7 @@ static dc_tensor *push_pooled(lua_State *L, const dc_tensor *x, const dc_pool2d_
     if (x->ndim != 4)
         luaL_error(L, "%s: x must be [N, C, H, W], got %d dimension(s)", where, x->ndim);
     int oh, ow;
-    DC_LUA_TRY(L, dc_pool2d_output_size(p, x->shape[2], x->shape[3], &oh, &ow));
+    DC_LUA_TRY(L, dc_pool2d_out_size(p, x->shape[2], x->shape[3], &oh, &ow));
     return dc_lua_new_tensor(L, 4, (int[]){x->shape[0], x->shape[1], oh, ow});
 }
 

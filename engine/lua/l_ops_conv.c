@@ -93,7 +93,7 @@ static int l_conv2d(lua_State *L)
     const dc_tensor *b = opt_tensor(L, 3);
     dc_conv_params p = check_conv_params(L, 4, "conv2d", x->shape[2], x->shape[3], w->shape[2], w->shape[3]);
     int oh, ow;
-    DC_LUA_TRY(L, dc_conv2d_out_shape(&p, x->shape[2], x->shape[3], &oh, &ow));
+    DC_LUA_TRY(L, dc_conv2d_out_size(&p, x->shape[2], x->shape[3], &oh, &ow));
     dc_tensor *y = dc_lua_new_tensor(L, 4, (int[]){x->shape[0], w->shape[0], oh, ow});
     DC_LUA_TRY(L, dc_conv2d_forward(dc_lua_ctx(L), x, w, b, y, &p, NULL));
     return 1;
@@ -105,7 +105,7 @@ static int l_conv2d_out_size(lua_State *L)
     const int kh = (int)luaL_checkinteger(L, 3), kw = (int)luaL_checkinteger(L, 4);
     dc_conv_params p = check_conv_params(L, 5, "conv2d_out_size", h, w, kh, kw);
     int oh, ow;
-    DC_LUA_TRY(L, dc_conv2d_out_shape(&p, h, w, &oh, &ow));
+    DC_LUA_TRY(L, dc_conv2d_out_size(&p, h, w, &oh, &ow));
     lua_pushinteger(L, oh);
     lua_pushinteger(L, ow);
     return 2;

@@ -1,8 +1,9 @@
 /* The binding layer: the `deepcee` Lua module. One file per exposed type or area
  * (l_<thing>.c), each defining dc_lua_open_<thing>(L), which adds its functions to the module
- * table on top of the stack. lmodule.c calls every opener. This layer is the only place (with
- * main.c) where an engine status becomes a message: dc_lua_fail raises the engine's last error
- * as a Lua error. */
+ * table on top of the stack. lhelpers.c holds the helpers every binding uses (errors, option and
+ * result tables, the device context); lmodule.c opens the module and calls every opener. This
+ * layer is the only place (with main.c) where an engine status becomes a message: dc_lua_fail
+ * raises the engine's last error as a Lua error. */
 #ifndef DC_LUA_BIND_H
 #define DC_LUA_BIND_H
 
@@ -35,10 +36,13 @@ void dc_lua_set_integer(lua_State *L, const char *key, lua_Integer v);
  * names the unknown key, the function (where) and the keys it accepts. */
 void dc_lua_check_keys(lua_State *L, int idx, const char *where, const char *const *known);
 
+/* The state's device context, opened on first use with the choice in deepcee.device_choice (the
+ * CLI's --device) or $DEEPCEE_DEVICE. */
+dc_ctx *dc_lua_ctx(lua_State *L);
+
 /* Openers: one per binding file (add yours here and in lmodule.c). */
 void dc_lua_open_core(lua_State *L);
 void dc_lua_open_tensor(lua_State *L);
-dc_ctx *dc_lua_ctx(lua_State *L); /* the state's device context, opened on first use */
 /* Check that argument idx is a live tensor (not freed) and return it. */
 struct dc_tensor *dc_lua_check_tensor(lua_State *L, int idx);
 /* Push a new Lua tensor owning t (the Lua object frees it). */

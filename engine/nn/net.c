@@ -109,7 +109,7 @@ static dc_status conv_forward(dc_net *net, dc_layer *l)
     const dc_tensor *x = layer_input(net, l, 0);
     dc_conv_params p = conv_params(&l->spec, x->shape[2], x->shape[3]);
     int oh, ow;
-    DC_TRY(dc_conv2d_out_shape(&p, x->shape[2], x->shape[3], &oh, &ow));
+    DC_TRY(dc_conv2d_out_size(&p, x->shape[2], x->shape[3], &oh, &ow));
     dc_tensor *y;
     DC_TRY(new_act(net, 4, (int[]){x->shape[0], l->out_channels, oh, ow}, &y));
     DC_TRY(dc_conv2d_forward(net->ctx, x, l->w->value, l->b->value, y, &p, net->scratch));
@@ -165,7 +165,7 @@ static dc_status pool_forward(dc_net *net, dc_layer *l)
     const dc_tensor *x = layer_input(net, l, 0);
     dc_pool2d_params p = pool_params(&l->spec);
     int oh, ow;
-    DC_TRY(dc_pool2d_output_size(&p, x->shape[2], x->shape[3], &oh, &ow));
+    DC_TRY(dc_pool2d_out_size(&p, x->shape[2], x->shape[3], &oh, &ow));
     dc_tensor *y;
     DC_TRY(new_act(net, 4, (int[]){x->shape[0], x->shape[1], oh, ow}, &y));
     if (l->spec.kind == DC_LAYER_KIND_MAXPOOL)
@@ -503,10 +503,10 @@ dc_status dc_net_out_size(const dc_net *net, int h, int w, int *out_h, int *out_
         int oh = ih, ow = iw;
         if (l->spec.kind == DC_LAYER_KIND_CONV) {
             dc_conv_params p = conv_params(&l->spec, ih, iw);
-            st = dc_conv2d_out_shape(&p, ih, iw, &oh, &ow);
+            st = dc_conv2d_out_size(&p, ih, iw, &oh, &ow);
         } else if (l->spec.kind == DC_LAYER_KIND_MAXPOOL || l->spec.kind == DC_LAYER_KIND_AVGPOOL) {
             dc_pool2d_params p = pool_params(&l->spec);
-            st = dc_pool2d_output_size(&p, ih, iw, &oh, &ow);
+            st = dc_pool2d_out_size(&p, ih, iw, &oh, &ow);
         } else if (l->spec.kind == DC_LAYER_KIND_GLOBAL_AVGPOOL || l->spec.kind == DC_LAYER_KIND_FC) {
             oh = ow = 1;
         }

@@ -43,7 +43,7 @@ static dc_status params_check(const char *op, const dc_pool2d_params *p)
     return DC_STATUS_OK;
 }
 
-dc_status dc_pool2d_output_size(const dc_pool2d_params *p, int h, int w, int *out_h, int *out_w)
+dc_status dc_pool2d_out_size(const dc_pool2d_params *p, int h, int w, int *out_h, int *out_w)
 {
     static const char *op = "pool2d_output_size";
     DC_TRY(params_check(op, p));

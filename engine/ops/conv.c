@@ -35,7 +35,7 @@
 static void same_axis(int in, int k, int s, int *before, int *after)
 {
     *before = *after = 0;
-    if (in <= 0 || s <= 0) return; /* invalid; dc_conv2d_out_shape reports it */
+    if (in <= 0 || s <= 0) return; /* invalid; dc_conv2d_out_size reports it */
     const int out = (in + s - 1) / s;
     int total = (out - 1) * s + k - in;
     if (total < 0) total = 0;
@@ -56,7 +56,7 @@ dc_conv_params dc_conv_params_valid(int kh, int kw, int sh, int sw)
     return (dc_conv_params){.kh = kh, .kw = kw, .sh = sh, .sw = sw};
 }
 
-dc_status dc_conv2d_out_shape(const dc_conv_params *p, int in_h, int in_w, int *out_h, int *out_w)
+dc_status dc_conv2d_out_size(const dc_conv_params *p, int in_h, int in_w, int *out_h, int *out_w)
 {
     if (!p) return DC_FAIL(DC_STATUS_INVALID_ARG, "conv2d: the parameters are missing");
     if (p->kh <= 0 || p->kw <= 0 || p->sh <= 0 || p->sw <= 0)
@@ -102,7 +102,7 @@ static dc_status conv_geom_get(const char *op, const dc_conv_params *p, const dc
     g->w = x->shape[3];
     DC_TRY(dc_tensor_expect(w, op, w_arg, 4, -1, g->c, p->kh, p->kw));
     g->k = w->shape[0];
-    dc_status st = dc_conv2d_out_shape(p, g->h, g->w, &g->oh, &g->ow);
+    dc_status st = dc_conv2d_out_size(p, g->h, g->w, &g->oh, &g->ow);
     if (st != DC_STATUS_OK) {
         char msg[1024], s[96];
         snprintf(msg, sizeof msg, "%s", dc_error_message());

@@ -47,7 +47,7 @@ typedef struct dc_pool2d_params {
 /* Output height and width for an input of h x w; DC_STATUS_INVALID_ARG names a bad parameter
  * (non-positive kernel or stride, negative pad, pad >= kernel) or a window larger than the
  * padded input. */
-dc_status dc_pool2d_output_size(const dc_pool2d_params *p, int h, int w, int *out_h, int *out_w);
+dc_status dc_pool2d_out_size(const dc_pool2d_params *p, int h, int w, int *out_h, int *out_w);
 
 /* x [N, C, H, W] -> y [N, C, OH, OW]. */
 dc_status dc_maxpool_forward(dc_ctx *ctx, const dc_tensor *x, dc_tensor *y,

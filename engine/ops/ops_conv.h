@@ -128,10 +128,10 @@ dc_conv_params dc_conv_params_valid(int kh, int kw, int sh, int sw);
  * DC_STATUS_INVALID_ARG for non-positive sizes or strides, negative padding, or a padding of at
  * least the kernel size, and with DC_STATUS_SHAPE when the padded input is smaller than the
  * kernel. */
-dc_status dc_conv2d_out_shape(const dc_conv_params *p, int in_h, int in_w, int *out_h, int *out_w);
+dc_status dc_conv2d_out_size(const dc_conv_params *p, int in_h, int in_w, int *out_h, int *out_w);
 
 /* y = conv(x, w) + b. x [N, C, H, W], w [K, C, kh, kw], b [K] or NULL, y [N, K, OH, OW] with
- * OH x OW from dc_conv2d_out_shape. A 1x1 stride-1 unpadded convolution is a plain GEMM on x;
+ * OH x OW from dc_conv2d_out_size. A 1x1 stride-1 unpadded convolution is a plain GEMM on x;
  * others run im2col + SGEMM. Large products run tile-padded where the GEMM tiles are known
  * (dc_gemm_pad_plan; for a 1x1 convolution only on maps of 32768 pixels or more). Maps of fewer
  * than 4096 positions (the second stage's crops) put several images side by side in one GEMM, as

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "sim/sim_priv.h"
+#include "sim/sim_impl.h"
 
 /* Stream tags of the field's seed (field.c uses 1-8). */
 enum { TAG_TRAILS = 0x61727400, TAG_STRIPES, TAG_EDGE, TAG_GRADIENT };

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim_priv.h"
+#include "sim/sim_impl.h"
 
 /* Stream tags: far from the field's (1-8), the survey's (101-103) and from any cluster id used
  * with SIM_TAG_MEMBERS. */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sim/sim_priv.h"
+#include "sim/sim_impl.h"
 
 /* Stream tags: each random choice of a field draws from its own stream. */
 enum { TAG_COND = 1, TAG_CLUSTERS, TAG_GROUPS, TAG_GALAXIES, TAG_STARS, TAG_NEARBY, TAG_BRIGHT, TAG_NOISE,

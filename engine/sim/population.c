@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "astro/astro.h"
-#include "sim/sim_priv.h"
+#include "sim/sim_impl.h"
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 

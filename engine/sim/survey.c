@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim_priv.h"
+#include "sim/sim_impl.h"
 
 enum { TAG_SURVEY = 101, TAG_CATALOG, TAG_FIELD };
 #define CELL_DEG 0.2 /* sky cells of the field population */

@@ -207,7 +207,6 @@ static void test_postprocess(void)
     dc_tensor *td = tensor_from2(deltas, rows, 8);
     dc_postprocess_params p;
     dc_postprocess_params_paper(&p);
-    p.score_threshold = 0.2f;
     p.max_per_class = 40;
     p.max_total = 70;
     dc_detection det[100];
@@ -229,7 +228,7 @@ static void test_postprocess(void)
             ref_decode(deltas + i * 8 + 4 * (c - 1), props + 4 * i, b);
             ref_clip(b, img_h, img_w);
             for (int k = 0; k < 4; k++) cb[4 * i + k] = (float)b[k];
-            cs[i] = prob > p.score_threshold && b[2] > b[0] && b[3] > b[1] ? prob : -INFINITY;
+            cs[i] = prob > 0 && b[2] > b[0] && b[3] > b[1] ? prob : -INFINITY;
         }
         const int kept = ref_nms(cb, cs, n, p.nms_iou, p.max_per_class, keep);
         for (int r = 0; r < kept; r++) {

@@ -85,6 +85,12 @@ static const char *chunk =
     "assert(nfound == 0)\n"
     "expect_error(function() dc.crossmatch(fps, {{ra = 1, dec = 1, z = 0 / 0}}) end, 'has no redshift')\n"
     "expect_error(function() dc.crossmatch(fps, cat, {radius = 1}) end, \"unknown key 'radius'\")\n"
+    /* the defaults: the paper's (docs/facts.md section 2), exactly, and the ones crossmatch uses */
+    "local xd = dc.crossmatch_defaults()\n"
+    "assert(xd.radius_arcmin == 1.61 and xd.z_min == 0.05 and xd.z_max == 0.4, 'crossmatch defaults')\n"
+    "local near = {{ra = 150, dec = 20 + 1.6 * 60 * a, z = 0.0501}, {ra = 150, dec = 20 + 1.62 * 60 * a, z = 0.2}}\n"
+    "xm, nfound = dc.crossmatch({fps[1]}, near)\n"
+    "assert(nfound == 1 and xm[1].index == 1, 'the default radius and z range')\n"
     /* separation: 1 deg along the equator and along a meridian; across the pole; antipodes */
     "close(dc.sep_arcsec(10, 0, 11, 0), 3600, 1e-9, 'sep on the equator')\n"
     "close(dc.sep_arcsec(10, 40, 10, 41), 3600, 1e-9, 'sep on a meridian')\n"

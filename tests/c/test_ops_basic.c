@@ -258,7 +258,7 @@ static void test_pool(int N, int C, int H, int W, dc_pool2d_params p, int is_max
     ref_axis(H, p.kernel_h, p.stride_h, p.pad_h, p.same, &r.oh, &r.pt);
     ref_axis(W, p.kernel_w, p.stride_w, p.pad_w, p.same, &r.ow, &r.pl);
     int oh, ow;
-    CHECK_OK(dc_pool2d_output_size(&p, H, W, &oh, &ow));
+    CHECK_OK(dc_pool2d_out_size(&p, H, W, &oh, &ow));
     CHECK(oh == r.oh && ow == r.ow, "%s: output size %dx%d, reference %dx%d", what, oh, ow, r.oh, r.ow);
 
     size_t n = (size_t)N * C * H * W, m = (size_t)N * C * r.oh * r.ow;
@@ -342,11 +342,11 @@ static void test_pool_hand(void)
     /* output sizes */
     int oh, ow;
     dc_pool2d_params s2 = {3, 3, 2, 2, 0, 0, 1}, v2 = {3, 3, 2, 2, 0, 0, 0};
-    CHECK_OK(dc_pool2d_output_size(&s2, 7, 8, &oh, &ow));
+    CHECK_OK(dc_pool2d_out_size(&s2, 7, 8, &oh, &ow));
     CHECK(oh == 4 && ow == 4, "SAME 3x3 s2 on 7x8: %dx%d, want 4x4", oh, ow);
-    CHECK_OK(dc_pool2d_output_size(&v2, 7, 8, &oh, &ow));
+    CHECK_OK(dc_pool2d_out_size(&v2, 7, 8, &oh, &ow));
     CHECK(oh == 3 && ow == 3, "VALID 3x3 s2 on 7x8: %dx%d, want 3x3", oh, ow);
-    CHECK_OK(dc_pool2d_output_size(&k2, 14, 14, &oh, &ow));
+    CHECK_OK(dc_pool2d_out_size(&k2, 14, 14, &oh, &ow));
     CHECK(oh == 7 && ow == 7, "2x2 s2 on the 14x14 crop: %dx%d, want 7x7", oh, ow);
     dc_tensor_free(x), dc_tensor_free(y), dc_tensor_free(x4), dc_tensor_free(dx4), dc_tensor_free(dy2);
     dc_tensor_free(y2);

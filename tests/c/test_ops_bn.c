@@ -114,7 +114,7 @@ static void fold_case(int with_bias, int with_gamma)
     const int n = 2, c = 3, h = 9, w = 7, k = 5;
     dc_conv_params p = dc_conv_params_same(h, w, 3, 3, 2, 2);
     int oh, ow;
-    CHECK_OK(dc_conv2d_out_shape(&p, h, w, &oh, &ow));
+    CHECK_OK(dc_conv2d_out_size(&p, h, w, &oh, &ow));
     const size_t nx = (size_t)n * c * h * w, nw = (size_t)k * c * 9, ny = (size_t)n * k * oh * ow;
     float *x = random_host(nx, -1, 1), *wt = random_host(nw, -1, 1);
     float *b = with_bias ? random_host((size_t)k, -1, 1) : calloc((size_t)k, sizeof(float));

@@ -157,7 +157,7 @@ static void run_case(const conv_case *cc, dc_pool *scratch)
 {
     ref_dims d = {cc->n, cc->c, cc->h, cc->w, cc->k, 0, 0};
     const dc_conv_params *p = &cc->p;
-    CHECK_OK(dc_conv2d_out_shape(p, d.h, d.w, &d.oh, &d.ow));
+    CHECK_OK(dc_conv2d_out_size(p, d.h, d.w, &d.oh, &d.ow));
     const size_t nx = (size_t)d.n * d.c * d.h * d.w, nw = (size_t)d.k * d.c * p->kh * p->kw;
     const size_t ny = (size_t)d.n * d.k * d.oh * d.ow;
     float *x = random_host(nx), *w = random_host(nw), *b = cc->bias ? random_host((size_t)d.k) : NULL;
@@ -280,12 +280,12 @@ static void test_params(void)
     CHECK(p.pad_t == 2 && p.pad_b == 3 && p.pad_l == 2 && p.pad_r == 3, "SAME 7x7 s2: %d %d %d %d",
           p.pad_t, p.pad_b, p.pad_l, p.pad_r);
     int oh, ow;
-    CHECK_OK(dc_conv2d_out_shape(&p, 224, 1000, &oh, &ow));
+    CHECK_OK(dc_conv2d_out_size(&p, 224, 1000, &oh, &ow));
     CHECK(oh == 112 && ow == 500, "SAME 7x7 s2 output %dx%d", oh, ow);
     /* 7 x 5 with 3x3 stride 2: out 4 x 3, pad_total 2 per axis */
     p = dc_conv_params_same(7, 5, 3, 3, 2, 2);
     CHECK(p.pad_t == 1 && p.pad_b == 1 && p.pad_l == 1 && p.pad_r == 1, "SAME 3x3 s2 on 7x5");
-    CHECK_OK(dc_conv2d_out_shape(&p, 7, 5, &oh, &ow));
+    CHECK_OK(dc_conv2d_out_size(&p, 7, 5, &oh, &ow));
     CHECK(oh == 4 && ow == 3, "SAME 3x3 s2 on 7x5: %dx%d", oh, ow);
     /* 8 with 3x3 stride 2: out 4, pad_total (4-1)*2 + 3 - 8 = 1: 0 before, 1 after */
     p = dc_conv_params_same(8, 8, 3, 3, 2, 2);
@@ -294,14 +294,14 @@ static void test_params(void)
     p = dc_conv_params_same(6, 7, 1, 1, 2, 2);
     CHECK(p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0, "SAME 1x1 s2 pads");
     p = dc_conv_params_valid(3, 3, 2, 2);
-    CHECK_OK(dc_conv2d_out_shape(&p, 9, 10, &oh, &ow));
+    CHECK_OK(dc_conv2d_out_size(&p, 9, 10, &oh, &ow));
     CHECK(oh == 4 && ow == 4, "VALID 3x3 s2 on 9x10: %dx%d", oh, ow);
-    CHECK_FAILS(dc_conv2d_out_shape(&p, 2, 10, &oh, &ow), DC_STATUS_SHAPE, "smaller than the kernel");
+    CHECK_FAILS(dc_conv2d_out_size(&p, 2, 10, &oh, &ow), DC_STATUS_SHAPE, "smaller than the kernel");
     p.sh = 0;
-    CHECK_FAILS(dc_conv2d_out_shape(&p, 9, 9, &oh, &ow), DC_STATUS_INVALID_ARG, "must be positive");
+    CHECK_FAILS(dc_conv2d_out_size(&p, 9, 9, &oh, &ow), DC_STATUS_INVALID_ARG, "must be positive");
     p = dc_conv_params_valid(3, 3, 1, 1);
     p.pad_b = 3;
-    CHECK_FAILS(dc_conv2d_out_shape(&p, 9, 9, &oh, &ow), DC_STATUS_INVALID_ARG, "smaller than the kernel 3x3");
+    CHECK_FAILS(dc_conv2d_out_size(&p, 9, 9, &oh, &ow), DC_STATUS_INVALID_ARG, "smaller than the kernel 3x3");
 }
 
 static void test_errors(void)

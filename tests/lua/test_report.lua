@@ -374,6 +374,30 @@ expect_error(function()
   report.write_run(dir, {simulated = true, sections = {{title = "x", plots = {{file = "nope.png"}}}}})
 end, "plot nope.png does not exist")
 expect_error(function() report.write_run(dir, {sections = {}}) end, "say whether the data are simulated")
+-- options: an unknown key or a value of another type is an error naming it, in every entry point
+expect_error(function() report.pr_table(sweep, {titel = "x"}) end, "report.pr_table: unknown key 'titel'", "known keys:")
+expect_error(function() report.pr_table(sweep, {title = 3}) end, "report.pr_table: key 'title' must be a string, got number")
+expect_error(function() report.ks_table({{d = 0.1}}, {simulated = "yes"}) end, "key 'simulated' must be a boolean")
+expect_error(function() report.plot_pr(dir .. "/x.png", sweep, {lable = "x"}) end, "report.plot_pr: unknown key 'lable'")
+expect_error(function() report.plot_losses(dir .. "/l", dir .. "/losses.csv", {simulated = true, window = 2.5}) end,
+  "report.plot_losses: window=2.5 must be an integer")
+expect_error(function() report.plot_distances(dir .. "/x.png", {matched = {1}}, {simulated = true, threshold = 80}) end,
+  "report.plot_distances: threshold=80 is out of range")
+expect_error(function() report.plot_offsets(dir .. "/x.png", {{x = 1, y = 1}}, {simulated = true, units = "px"}) end,
+  "unknown key 'units'")
+expect_error(function() report.plot_properties(dir .. "/x.png", {}, {}, {simulated = true, kss = {}}) end, "unknown key 'kss'")
+expect_error(function() report.write_evaluation(dir, result, {quiet = true, nmae = "x"}) end,
+  "report.write_evaluation: unknown key 'nmae'")
+expect_error(function() report.loss_section(dir, dir .. "/losses.csv", {simulated = true, windwo = 3}) end,
+  "report.plot_losses: unknown key 'windwo'")
+expect_error(function() report.fold_table({folds = {{}, {}}}, {nam = "x"}) end, "report.fold_table: unknown key 'nam'")
+expect_error(function() report.write_kfold(dir, {folds = {{}, {}}}, {simulated = true, quite = true}) end,
+  "report.write_kfold: unknown key 'quite'")
+expect_error(function() report.write_fields(dir, result, {simulated = true, treshold = 0.5}) end,
+  "report.write_fields: unknown key 'treshold'")
+expect_error(function() report.write_run(dir, {simulated = true, sectoins = {}}) end, "report.write_run: unknown key 'sectoins'")
+expect_error(function() report.write_run(dir, {simulated = true, device = 3}) end,
+  "key 'device' must be a table or string, got number")
 
 if os.getenv("DEEPCEE_REPORT_KEEP") then
   print("kept " .. dir)

@@ -13,6 +13,26 @@ local h = dofile(assert(os.getenv("DEEPCEE_SOURCE_DIR"), "DEEPCEE_SOURCE_DIR is 
   .. "/tests/lua/helpers.lua")
 local expect_error = h.expect_error
 
+-- the optimiser's defaults come from the detector's settings in C: the paper's (docs/facts.md
+-- section 1), exactly, and every key of deepcee.frcnn_defaults() is one deepcee.frcnn takes
+assert(train.defaults.lr == 0.0002 and train.defaults.momentum == 0.9 and train.defaults.clip_norm == 10,
+  "train defaults: the paper's optimiser settings")
+do
+  local fd = dc.frcnn_defaults()
+  assert(fd.lr == train.defaults.lr and fd.momentum == train.defaults.momentum and fd.clip_norm == train.defaults.clip_norm)
+  assert(fd.rpn_pos_iou == 0.7 and fd.rpn_neg_iou == 0.3 and fd.dn_pos_iou == 0.5 and fd.rpn_batch == 256
+    and fd.dn_batch == 64 and fd.anchor_base == 256 and #fd.anchor_scales == 4 and fd.anchor_scales[1] == 0.25,
+    "frcnn defaults: the paper's settings")
+  h.register_tiny_net()
+  local t = nets.configs.tiny.model()
+  for k, v in pairs(t) do fd[k] = v end
+  local m <close> = dc.frcnn(fd)
+  assert(m:param_count() > 0)
+end
+-- the FP cross-match takes the C defaults' keys only
+expect_error(function() evaluate.crossmatch({}, {}, {radius = 1}) end, "evaluate.crossmatch: unknown key 'radius'",
+  "radius_arcmin")
+
 local dir = os.tmpname()
 os.remove(dir)
 util.mkdir(dir .. "/data")
@@ -115,6 +135,20 @@ expect_error(function() train.run(with({out = dir .. "/c", dataset = dir .. "/no
 local m2 = nets.build("tiny")
 local meta = m2:load(dir .. "/a/weights.dcw")
 assert(meta.step == "6" and meta.network == "tiny", "weights metadata")
+-- the detector's settings as built are saved with the weights, as data: the tiny network's own, the
+-- paper's for the rest, and the positive caps derived from the batches (1/2 RPN, 1/4 DN)
+local det = util.parse_data(meta.detector, "detector")
+assert(det.anchor_base == 24 and #det.anchor_scales == 1 and det.anchor_scales[1] == 1 and det.rpn_batch == 32
+  and det.rpn_max_pos == 16 and det.dn_batch == 16 and det.dn_max_pos == 4 and det.crop_size == 4, "detector: tiny's")
+assert(det.rpn_pos_iou == 0.7 and det.rpn_neg_iou == 0.3 and det.dn_pos_iou == 0.5 and det.post_nms_iou == 0.6
+  and det.proposal_nms_iou == 0.7 and det.momentum == 0.9 and det.lr == 0.01, "detector: the paper's and the run's")
+do -- and rebuild the same model
+  local t = nets.configs.tiny.model()
+  det.fn, det.dn = t.fn, t.dn
+  local m3 <close> = dc.frcnn(det)
+  m3:load(dir .. "/a/weights.dcw")
+  assert(m3:checksum() == a.model:checksum(), "the saved detector settings rebuild the model")
+end
 assert(m2:checksum() == a.model:checksum(), "weights file round trip")
 expect_error(function() nets.build("demo"):load(dir .. "/a/weights.dcw") end, "another network configuration")
 

@@ -1,6 +1,6 @@
 /* Internals shared by the simulator's files (not part of the public API). */
-#ifndef DC_SIM_PRIV_H
-#define DC_SIM_PRIV_H
+#ifndef DC_SIM_IMPL_H
+#define DC_SIM_IMPL_H
 
 #include "astro/astro.h"
 #include "sim/sim.h"
