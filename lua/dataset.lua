@@ -947,6 +947,16 @@ function M.build(user)
     end
     local usel = apply_cuts(cfg, urows, cfg.source == "sim" and udir .. "/catalog-redmapper.fits" or cfg.unseen_catalog)
     if #usel == 0 and cfg.source == "files" then none_pass(cfg, cfg.unseen_catalog, #urows, "unseen_catalog") end
+    if #usel == 0 then -- a simulated unseen region with nothing to test on: say so now, not in evaluation
+      error(string.format("dataset: no cluster of the simulated unseen region (RA %g..%g, Dec %g..%g, seed %d) " ..
+        "passes the cuts (%g < z < %g, N200 >= %g where given, richness >= %g, Dec > %g): 0 of the %d in its " ..
+        "catalogue %s, no unseen set to build (the main set in %s is written). Enlarge the region " ..
+        "(unseen_ra_min, unseen_ra_max, unseen_dec_min, unseen_dec_max), loosen the cuts (cut_z_min, cut_z_max, " ..
+        "cut_n200_min, cut_richness_min, cut_dec_min) or set unseen=false, with another out= (or delete %s)",
+        cfg.unseen_ra_min, cfg.unseen_ra_max, cfg.unseen_dec_min, cfg.unseen_dec_max, cfg.seed + 1, cfg.cut_z_min,
+        cfg.cut_z_max, cfg.cut_n200_min, cfg.cut_richness_min, cfg.cut_dec_min, #urows,
+        udir .. "/catalog-redmapper.fits", cfg.out, cfg.out), 0)
+    end
     usel = covered(usel)
     unique(usel, cfg.source == "sim" and udir .. "/catalog-redmapper.fits" or cfg.unseen_catalog)
     table.sort(usel, in_order)

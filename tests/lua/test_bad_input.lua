@@ -101,6 +101,14 @@ local cases = {
    "the cuts (0.1 < z < 0.2, N200 >= 20, richness >= 0, Dec > 0): nothing to build; loosen them"},
   {files_ds(dir .. "/elsewhere.csv", "e3"), 1, "the 1 clusters of catalogue " .. dir .. "/elsewhere.csv that pass " ..
    "the cuts lie in no image of " .. dir .. "/sky"},
+  -- a simulated unseen region too small to hold a cluster that passes the cuts (the main set is built first, ~3 s)
+  {"dataset seed=3 ra_min=140 ra_max=146 dec_min=0 dec_max=8 cutout_px=300 image_px=64 max_offset=40 box_kpc=60 " ..
+   "unseen_ra_min=245 unseen_ra_max=245.2 unseen_dec_min=30 unseen_dec_max=30.2 quiet=true out=" .. q(dir .. "/ds-u1"),
+   1, "no cluster of the simulated unseen region (RA 245..245.2, Dec 30..30.2, seed 4) passes the cuts (0.1 < z < " ..
+   "0.2, N200 >= 20 where given, richness >= 0, Dec > 0): 0 of the 0 in its catalogue " .. dir .. "/ds-u1/unseen/" ..
+   "catalog-redmapper.fits, no unseen set to build (the main set in " .. dir .. "/ds-u1 is written). Enlarge the " ..
+   "region (unseen_ra_min, unseen_ra_max, unseen_dec_min, unseen_dec_max), loosen the cuts (cut_z_min, cut_z_max, " ..
+   "cut_n200_min, cut_richness_min, cut_dec_min) or set unseen=false"},
   {"train steps=2.5 dataset=x", 1, "steps=2.5 must be an integer"},
   {"train lr=1e6 dataset=x", 1, "lr=1000000.0 is out of range: it must be in 1e-09..1"},
   {"train lr=nan dataset=x", 1, "lr=nan is not a number"},
