@@ -56,6 +56,7 @@ void dc_lua_open_astro(lua_State *L);
 void dc_lua_open_sim(lua_State *L);
 void dc_lua_open_ops_conv(lua_State *L);
 void dc_lua_open_plot(lua_State *L);
+void dc_lua_open_mpi(lua_State *L);
 /* @openers */
 
 /* Open the module (pushes the table). */
@@ -65,5 +66,9 @@ int luaopen_deepcee(lua_State *L);
  * Lua library; device (NULL: the default choice) is what `--device` gave. NULL when out of
  * memory; close it with lua_close. */
 lua_State *dc_lua_state_new(const char *device);
+/* End MPI if deepcee.mpi.init() started it (engine/lua/l_mpi.c), once the state is closed: failed
+ * (the exit status, non-zero) with several ranks aborts the whole job, so that no rank waits for
+ * one that is gone; otherwise MPI_Finalize. Nothing without MPI. */
+void dc_lua_mpi_end(int failed);
 
 #endif
