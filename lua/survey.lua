@@ -200,8 +200,7 @@ local function run_field(cfg, spec, ctx, res)
     local img, hdr = dc.fits_read(g)
     local nx, ny = img:size()
     img:free()
-    local ok, w = pcall(hdr.wcs, hdr)
-    if not ok then error(string.format("%s: %s", g, tostring(w)), 0) end
+    local w = hdr:wcs() -- its error names the file
     for k, v in pairs(footprint(w, nx, ny)) do res[k] = v end
   end
   local cands = detect.run(detect_config(cfg, g, r, i, out))
@@ -223,7 +222,9 @@ local function field_result(cfg, spec, ctx)
   if ok then
     res.status = "ok"
   else
-    res.status, res.reason, res.candidates = "failed", tostring(err):match("^[^\n]*"), {}
+    -- the message's first line without the Lua source position
+    local why = tostring(err):match("^[^\n]*"):gsub('^%[string "[^"]*"%]:%d+: ', ""):gsub("^[%w_/%.%-]+%.lua:%d+: ", "")
+    res.status, res.reason, res.candidates = "failed", why, {}
   end
   res.seconds = dc.now() - t0
   return res
@@ -251,11 +252,12 @@ local function check_out(cfg)
   util.mkdir(cfg.out .. "/fields")
   local path = cfg.out .. "/survey.lua"
   local old = util.read_data(path)
+  local function show(v) return type(v) == "table" and util.serialize(v) or string.format(type(v) == "string" and "%q" or "%s", v) end
   if old then
     for k, v in pairs(cfg) do
       if not M.free_keys[k] and util.serialize(v) ~= util.serialize(old[k]) then
         error(string.format("survey: %s holds a survey with %s = %s, not %s: give the same settings to resume it, "
-          .. "or another out=", path, k, util.serialize(old[k]), util.serialize(v)), 0)
+          .. "or another out=", path, k, show(old[k]), show(v)), 0)
       end
     end
   end
@@ -435,7 +437,7 @@ local function finish(cfg, fields, results, run)
   local t = {sim and string.format("deepcee survey of a SIMULATED sky (RA %g..%g, Dec %g..%g, seed %d, %d px fields "
       .. "overlapping by %g)", cfg.ra_min, cfg.ra_max, cfg.dec_min, cfg.dec_max, cfg.seed, cfg.field_px, cfg.field_overlap)
     or string.format("deepcee survey of %s", cfg.images),
-    string.format("fields: %d (%d done, %d failed)", #fields, #ok_fields, #failed),
+    string.format("fields: %d (%d ok, %d failed)", #fields, #ok_fields, #failed),
     string.format("footprint: %.4f deg^2 (overlaps counted once, on cells of %.2f'); %.4f deg^2 summed over the fields",
       area, cell * 60, summed),
     string.format("candidates: %d with score >= %g (%d before merging candidates of different fields within %g\")",
