@@ -203,7 +203,9 @@ local function run_field(cfg, spec, ctx, res)
     local w = hdr:wcs() -- its error names the file
     for k, v in pairs(footprint(w, nx, ny)) do res[k] = v end
   end
+  local t0 = dc.now()
   local cands = detect.run(detect_config(cfg, g, r, i, out))
+  res.seconds_detect = dc.now() - t0
   res.candidates = {}
   for k, c in ipairs(cands) do res.candidates[k] = {ra = c.ra, dec = c.dec, x = c.x, y = c.y, score = c.score} end
   res.warnings = #cands.warnings

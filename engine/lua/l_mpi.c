@@ -12,6 +12,8 @@
  *   deepcee.mpi.send(dest, tag, text)
  *   deepcee.mpi.recv([source [, tag]]) -> text, source, tag     (absent or -1: any)
  *   deepcee.mpi.iprobe([source [, tag]]) -> source, tag | nil   (a message waiting? does not block)
+ *   deepcee.mpi.allreduce(floats)  sums a deepcee.floats over the ranks, in place
+ *   deepcee.mpi.allreduce({x, ...}) -> {sum over the ranks, ...}
  *
  * The process ends MPI through dc_lua_mpi_end (main.c, after the Lua state is closed): a normal
  * end finalises; a failed one aborts the whole job, so that the other ranks do not wait forever
@@ -201,6 +203,44 @@ static int l_iprobe(lua_State *L)
 #endif
 }
 
+/* allreduce(floats): summed over the ranks in place; allreduce({numbers}) -> {sums} (as doubles).
+ * Every rank must call it, with the same count; on one rank it changes nothing. */
+static int l_allreduce(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, 1);
+        double *v = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *v, 0);
+        for (lua_Integer i = 0; i < n; i++) {
+            lua_rawgeti(L, 1, i + 1);
+            int ok;
+            v[i] = lua_tonumberx(L, -1, &ok);
+            if (!ok) luaL_error(L, "mpi.allreduce: element %d is not a number", (int)i + 1);
+            lua_pop(L, 1);
+        }
+#ifdef DC_HAVE_MPI
+        if (g_started && n > 0 && n <= INT_MAX)
+            MPI_TRY(L, MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+        lua_createtable(L, (int)n, 0);
+        for (lua_Integer i = 0; i < n; i++) {
+            lua_pushnumber(L, v[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        return 1;
+    }
+    dc_lua_floats *f = dc_lua_check_floats(L, 1);
+#ifdef DC_HAVE_MPI
+    /* in chunks that fit MPI's int counts */
+    for (size_t off = 0; g_started && off < f->n; off += (size_t)1 << 30) {
+        size_t len = f->n - off < ((size_t)1 << 30) ? f->n - off : (size_t)1 << 30;
+        MPI_TRY(L, MPI_Allreduce(MPI_IN_PLACE, f->v + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+#else
+    (void)f;
+#endif
+    return 0;
+}
+
 void dc_lua_mpi_end(int failed)
 {
 #ifdef DC_HAVE_MPI
@@ -216,6 +256,7 @@ void dc_lua_mpi_end(int failed)
 void dc_lua_open_mpi(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"init", l_init}, {"send", l_send}, {"recv", l_recv}, {"iprobe", l_iprobe},
+                                   {"allreduce", l_allreduce},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
 #ifdef DC_HAVE_MPI

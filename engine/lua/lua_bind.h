@@ -47,6 +47,14 @@ void dc_lua_push_tensor(lua_State *L, struct dc_tensor *t);
  * values). The Lua object exists before the device memory, so no failure leaks it; a failure
  * raises the engine's message. */
 struct dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape);
+/* A host array of n floats owned by Lua (deepcee.floats(n), zeros): the gradient sums of a
+ * data-parallel training step (model:add_grads, deepcee.mpi.allreduce, model:apply_grads). */
+typedef struct dc_lua_floats {
+    size_t n;
+    float v[];
+} dc_lua_floats;
+dc_lua_floats *dc_lua_new_floats(lua_State *L, size_t n);
+dc_lua_floats *dc_lua_check_floats(lua_State *L, int idx);
 void dc_lua_open_ops_basic(lua_State *L);
 void dc_lua_open_eval(lua_State *L);
 void dc_lua_open_detect(lua_State *L);
