@@ -468,13 +468,19 @@ end
 
 -- ---------------------------------------------------------------- the survey
 
+-- A rank other than 0: fields from rank 0 until it says stop. Results go out with isend: a large
+-- one would otherwise wait for rank 0 to finish the field it works on before this rank could go on.
 local function worker(cfg, ctx)
+  local sent
   while true do
     local msg, _, tag = dc.mpi.recv(0)
-    if tag == TAG_STOP then return end
+    if tag == TAG_STOP then break end
     local spec = util.parse_data(msg, "survey: a field from rank 0")
-    dc.mpi.send(0, TAG_RESULT, util.serialize(field_result(cfg, spec, ctx)))
+    local text = util.serialize(field_result(cfg, spec, ctx))
+    if sent then sent:wait() end
+    sent = dc.mpi.isend(0, TAG_RESULT, text)
   end
+  if sent then sent:wait() end
 end
 
 -- Run a survey (keys of M.defaults). Every rank calls it with the same settings; rank 0 returns the

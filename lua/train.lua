@@ -315,15 +315,17 @@ function M.run(user)
           local other, from = dc.mpi.recv(-1, 7)
           if other ~= sum then
             error(string.format("train: step %d: rank %d's weights differ from rank 0's (checksum %s, not %s): the "
-              .. "ranks' updates diverged (devices that round differently?); run on devices of one kind (DEEPCEE_DEVICE)", step, from, other, sum), 0)
+              .. "ranks' updates diverged (devices that round differently?); run on devices of one kind "
+              .. "(DEEPCEE_DEVICE)", step, from, other, sum), 0)
           end
         end
       end
     end
+    if lead then
+      meta.step = step
+      model:save(path or ckpt, meta, with_opt ~= false)
+    end
     if not path then last_ckpt = step end
-    if not lead then return end
-    meta.step = step
-    model:save(path or ckpt, meta, with_opt ~= false)
   end
   local buf = (cfg.batch > 1 or size > 1) and model:grad_buffer() or nil
   -- A step over cfg.batch images (rank `rank` takes images j = rank + 1, rank + 1 + size, ...): their

@@ -10,6 +10,7 @@
  *       (--device, DEEPCEE_DEVICE): the node-local rank's turn among the node's GPUs (among all
  *       devices when there is no GPU), so that ranks sharing a node use different devices.
  *   deepcee.mpi.send(dest, tag, text)
+ *   deepcee.mpi.isend(dest, tag, text) -> request   (returns at once; request:wait())
  *   deepcee.mpi.recv([source [, tag]]) -> text, source, tag     (absent or -1: any)
  *   deepcee.mpi.iprobe([source [, tag]]) -> source, tag | nil   (a message waiting? does not block)
  *   deepcee.mpi.allreduce(floats)  sums a deepcee.floats over the ranks, in place
@@ -161,6 +162,53 @@ static int l_send(lua_State *L)
     return 0;
 }
 
+/* isend(dest, tag, text) -> request: a send that does not wait for the receiver (a message over
+ * the eager limit would otherwise block until the receiver posts its receive). The request keeps
+ * its copy of the text until request:wait() (also run when it is collected). */
+#define REQUEST_KEY "deepcee.mpi_request"
+typedef struct {
+    int active;
+#ifdef DC_HAVE_MPI
+    MPI_Request req;
+#endif
+    size_t len;
+    char text[];
+} lrequest;
+
+static int request_wait(lua_State *L)
+{
+    lrequest *r = luaL_checkudata(L, 1, REQUEST_KEY);
+#ifdef DC_HAVE_MPI
+    if (r->active && g_started) {
+        r->active = 0;
+        MPI_TRY(L, MPI_Wait(&r->req, MPI_STATUS_IGNORE), "MPI_Wait");
+    }
+#endif
+    r->active = 0;
+    return 0;
+}
+
+static int l_isend(lua_State *L)
+{
+    need_started(L, "isend");
+    int dest = check_rank(L, 1, 0, "isend"), tag = check_tag(L, 2, 0, "isend");
+    size_t len;
+    const char *text = luaL_checklstring(L, 3, &len);
+    if (len > INT_MAX) return luaL_error(L, "mpi.isend: a message of %zu bytes is over MPI's 2 GiB limit", len);
+    lrequest *r = lua_newuserdatauv(L, sizeof *r + len + 1, 0);
+    r->active = 0;
+    r->len = len;
+    memcpy(r->text, text, len);
+    luaL_setmetatable(L, REQUEST_KEY);
+#ifdef DC_HAVE_MPI
+    MPI_TRY(L, MPI_Isend(r->text, (int)len, MPI_CHAR, dest, tag, MPI_COMM_WORLD, &r->req), "MPI_Isend");
+    r->active = 1;
+#else
+    (void)dest, (void)tag;
+#endif
+    return 1;
+}
+
 static int l_recv(lua_State *L)
 {
     need_started(L, "recv");
@@ -255,9 +303,17 @@ void dc_lua_mpi_end(int failed)
 
 void dc_lua_open_mpi(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"init", l_init}, {"send", l_send}, {"recv", l_recv}, {"iprobe", l_iprobe},
+    static const luaL_Reg fns[] = {{"init", l_init}, {"send", l_send}, {"isend", l_isend}, {"recv", l_recv}, {"iprobe", l_iprobe},
                                    {"allreduce", l_allreduce},
                                    {NULL, NULL}};
+    luaL_newmetatable(L, REQUEST_KEY);
+    lua_pushcfunction(L, request_wait);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, request_wait);
+    lua_setfield(L, -2, "wait");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     luaL_newlib(L, fns);
 #ifdef DC_HAVE_MPI
     lua_pushboolean(L, 1);
