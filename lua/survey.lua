@@ -311,8 +311,9 @@ end
 
 -- The footprint's area counted once where fields overlap: cells of about a tenth of the smallest
 -- field's side on rows of constant Dec, a cell counted when its centre is inside a field (the
--- fields' corners in their local tangent plane). Returns deg^2 and the cell side (deg).
-function M.union_area(fields)
+-- fields' corners in their local tangent plane). on_cell(ra, dec, deg2), when given, is called once
+-- per cell counted, with its centre and area. Returns deg^2 and the cell side (deg).
+function M.union_area(fields, on_cell)
   local side = math.huge
   for _, r in ipairs(fields) do side = math.min(side, math.sqrt(r.area_deg2)) end
   if side == math.huge then return 0, 0 end
@@ -349,7 +350,10 @@ function M.union_area(fields)
         local ri = (i + 0.5) * cw
         if inside(((ri - r.ra + 180) % 360 - 180) * cosd, dj - r.dec) then
           local k = j * 100000000 + i % ncol
-          if not cells[k] then cells[k], n = true, n + 1 end
+          if not cells[k] then
+            cells[k], n = true, n + 1
+            if on_cell then on_cell(ri % 360, dj, c * c) end
+          end
         end
       end
     end
@@ -370,8 +374,11 @@ local function catalogue(kept)
   return {nrows = #kept, names = names, units = {ra = "deg", dec = "deg", x = "pix", y = "pix"}, cols = cols}
 end
 
--- skymap.png: the footprint with the candidates, and each field's candidate density.
-local function skymap(path, ok_fields, failed, kept, per_deg2)
+-- skymap.png: the footprint (fields, failed ones marked) with the candidates, and the candidate
+-- density on sky bins of about a tenth of the footprint's extent (at least a field's side): each
+-- bin's candidates over its area inside the footprint (bins.area, from M.union_area's cells),
+-- drawn at the bin's centre of area in classes relative to the survey's mean.
+local function skymap(path, ok_fields, failed, kept, per_deg2, bins)
   local foot, dens = {}, {}
   local function outline(r, color, label)
     local x, y = {}, {}
@@ -388,18 +395,19 @@ local function skymap(path, ok_fields, failed, kept, per_deg2)
     for k, o in ipairs(kept) do x[k], y[k] = o.ra, o.dec end
     foot[#foot + 1] = {x = x, y = y, style = "points", color = "blue", label = "candidates"}
   end
-  -- density classes relative to the survey's mean
-  local count = {}
-  for _, o in ipairs(kept) do count[o.field] = (count[o.field] or 0) + 1 end
-  local classes = {{"none", "grey"}, {"below half the mean", "sky"}, {"0.5-1.5 x the mean", "green"},
+  for _, o in ipairs(kept) do
+    local b = bins.of(o.ra, o.dec)
+    if b then b.n = b.n + 1 end
+  end
+  local classes = {{"none", "grey"}, {"below 0.5 x the mean", "sky"}, {"0.5-1.5 x the mean", "green"},
     {"above 1.5 x the mean", "vermillion"}}
   local pts = {}
-  for _, r in ipairs(ok_fields) do
-    local d = (count[r.id] or 0) / r.area_deg2
-    local c = d == 0 and 1 or d < 0.5 * per_deg2 and 2 or d <= 1.5 * per_deg2 and 3 or 4
+  for _, b in ipairs(bins.list) do
+    local d = b.n / b.area
+    local c = b.n == 0 and 1 or d < 0.5 * per_deg2 and 2 or d <= 1.5 * per_deg2 and 3 or 4
     pts[c] = pts[c] or {x = {}, y = {}}
-    table.insert(pts[c].x, r.ra)
-    table.insert(pts[c].y, r.dec)
+    table.insert(pts[c].x, b.ra / b.cells)
+    table.insert(pts[c].y, b.dec / b.cells)
   end
   for c, cl in ipairs(classes) do
     if pts[c] then dens[#dens + 1] = {x = pts[c].x, y = pts[c].y, style = "points", color = cl[2], width = 2, label = cl[1]} end
@@ -408,8 +416,31 @@ local function skymap(path, ok_fields, failed, kept, per_deg2)
   if #dens == 0 then dens[1] = {x = {0}, y = {0}, style = "points", color = "grey"} end
   dc.plot{file = path, width = 1400, height = 650, cols = 2, panels = {
     {title = "footprint and candidates", xlabel = "RA (deg)", ylabel = "Dec (deg)", series = foot},
-    {title = string.format("candidates per deg^2 per field (mean %.2f)", per_deg2), xlabel = "RA (deg)",
-      ylabel = "Dec (deg)", series = dens}}}
+    {title = string.format("candidates per deg^2 on %.2f deg bins (mean %.2f)", bins.side, per_deg2),
+      xlabel = "RA (deg)", ylabel = "Dec (deg)", series = dens}}}
+end
+
+-- Sky bins of side `side` (deg) on rows of constant Dec: bins.of(ra, dec) -> the bin (made on first
+-- use: {n (candidates), area (deg^2), cells, ra, dec (sums of its cells' centres)}), bins.list.
+local function sky_bins(side)
+  local bins = {side = side, list = {}, map = {}}
+  function bins.key(ra, dec)
+    local j = math.floor(dec / side)
+    local ncol = math.max(1, math.floor(360 * math.cos(math.rad((j + 0.5) * side)) / side))
+    return j * 100000000 + math.floor((ra % 360) / (360 / ncol))
+  end
+  function bins.of(ra, dec) return bins.map[bins.key(ra, dec)] end
+  function bins.add(ra, dec, area)
+    local k = bins.key(ra, dec)
+    local b = bins.map[k]
+    if not b then
+      b = {n = 0, area = 0, cells = 0, ra = 0, dec = 0}
+      bins.map[k] = b
+      bins.list[#bins.list + 1] = b
+    end
+    b.area, b.cells, b.ra, b.dec = b.area + area, b.cells + 1, b.ra + ra, b.dec + dec
+  end
+  return bins
 end
 
 -- The catalogue, sky map and summary from every field's result (fields: the specs, results[index]).
@@ -425,10 +456,18 @@ local function finish(cfg, fields, results, run)
     end
   end
   local kept, n_before = M.merge(ok_fields, cfg.merge_arcsec)
-  local area, cell = M.union_area(ok_fields)
+  -- density bins: about a tenth of the footprint's larger extent, at least the largest field's side
+  local dlo, dhi, rlo, rhi, fside = math.huge, -math.huge, math.huge, -math.huge, 0
+  for _, r in ipairs(ok_fields) do
+    dlo, dhi = math.min(dlo, r.dec), math.max(dhi, r.dec)
+    rlo, rhi = math.min(rlo, r.ra), math.max(rhi, r.ra)
+    fside = math.max(fside, math.sqrt(r.area_deg2))
+  end
+  local bins = sky_bins(math.max(fside, math.max(dhi - dlo, (rhi - rlo) * math.cos(math.rad(0.5 * (dlo + dhi)))) / 10))
+  local area, cell = M.union_area(ok_fields, bins.add)
   local per_deg2 = area > 0 and #kept / area or 0
   detect.catalog_write(cfg.out .. "/candidates", catalogue(kept))
-  skymap(cfg.out .. "/skymap.png", ok_fields, failed, kept, per_deg2)
+  skymap(cfg.out .. "/skymap.png", ok_fields, failed, kept, per_deg2, bins)
   local sim = cfg.images == ""
   local s = {simulated = sim, fields = #fields, fields_ok = #ok_fields, fields_failed = #failed,
     area_deg2 = area, area_cell_deg = cell, area_summed_deg2 = summed, candidates = #kept,
