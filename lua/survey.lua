@@ -12,7 +12,7 @@
 -- threshold and detect keys.
 --
 -- Ranks (lua side of engine/lua/l_mpi.c): rank 0 hands the fields out one by one as ranks finish
--- (each other rank holds up to M.prefetch fields, so it never waits for rank 0), works on fields
+-- (each other rank holds up to M.prefetch fields, so that it seldom waits for rank 0), works on fields
 -- itself in between, gathers every result, writes every file and prints the progress. Each rank
 -- uses its own OpenCL device (the node-local rank's turn; --device / DEEPCEE_DEVICE override).
 -- Without mpirun (or without MPI in the build) it is the same with one rank.
@@ -79,8 +79,10 @@ M.ranges = {
 -- Keys that do not change a survey's results: a survey started again may change them.
 M.free_keys = {out = true, field_outputs = true, retry_failed = true, progress_s = true, quiet = true}
 
--- Fields a rank other than 0 holds at once (the one it works on and the next).
-M.prefetch = 2
+-- Fields a rank other than 0 holds at once (the one it works on and the next two): rank 0 answers
+-- a result only between its own fields, so with two a rank waited about a quarter of the time in
+-- the 676-field benchmark (bench/README.md, "Survey").
+M.prefetch = 3
 
 -- Message tags between ranks.
 local TAG_FIELD, TAG_RESULT, TAG_STOP = 1, 2, 3
@@ -573,18 +575,17 @@ function M.run(user)
   end
   -- hand out: every other rank holds up to M.prefetch fields; rank 0 works on the rest itself and
   -- takes in results between its fields
-  local next_k, held, stopped = 1, {}, {}
+  local next_k, stopped = 1, {}
   local function give(w)
     if next_k <= #todo then
       dc.mpi.send(w, TAG_FIELD, util.serialize(todo[next_k]))
-      next_k, held[w] = next_k + 1, held[w] + 1
+      next_k = next_k + 1
     elseif not stopped[w] then
       dc.mpi.send(w, TAG_STOP, "")
       stopped[w] = true
     end
   end
   for w = 1, size - 1 do
-    held[w] = 0
     for _ = 1, M.prefetch do give(w) end
   end
   local function take(blocking)
@@ -592,7 +593,6 @@ function M.run(user)
       blocking = false
       local msg, w = dc.mpi.recv(-1, TAG_RESULT)
       record(util.parse_data(msg, string.format("survey: a result from rank %d", w)))
-      held[w] = held[w] - 1
       give(w)
     end
   end
