@@ -143,6 +143,7 @@ static int run_script(const char *device, const char *target, int argc, char **a
         g_L = NULL;
     }
     lua_close(L);
+    dc_lua_mpi_end(rc);
     return rc;
 }
 

@@ -237,6 +237,15 @@ function M.suppress(cands, f)
   return keep
 end
 
+-- A candidate catalogue (dc.catalog_write's table: nrows, names, units, cols with an id column)
+-- as stem.fits (with units), stem.csv and stem.reg (DS9 circles named by id); lua/survey.lua
+-- writes its merged catalogue through this too.
+function M.catalog_write(stem, cat)
+  dc.catalog_write(stem .. ".fits", cat)
+  dc.catalog_write(stem .. ".csv", cat)
+  dc.catalog_write(stem .. ".reg", cat, {format = "ds9", text_col = "id", radius = 60, color = "red"})
+end
+
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
 -- in full-resolution 0-based FITS pixels (y up), best first.
 function M.run(user)
@@ -393,9 +402,7 @@ function M.run(user)
   end
   local cat = {nrows = #out, names = {"id", "ra", "dec", "x", "y", "score", "x0", "y0", "x1", "y1"},
     units = {ra = "deg", dec = "deg", x = "pix", y = "pix", x0 = "pix", y0 = "pix", x1 = "pix", y1 = "pix"}, cols = cols}
-  dc.catalog_write(cfg.out .. "/candidates.fits", cat)
-  dc.catalog_write(cfg.out .. "/candidates.csv", cat)
-  dc.catalog_write(cfg.out .. "/candidates.reg", cat, {format = "ds9", text_col = "id", radius = 60, color = "red"})
+  M.catalog_write(cfg.out .. "/candidates", cat)
   for _, c in ipairs(out) do
     local b = c.pic
     rgb:rect(math.floor(b[2]), math.floor(b[1]), math.floor(b[4]), math.floor(b[3]), 0xff3030, 2)

@@ -27,6 +27,9 @@ M.defaults = {
   momentum = frcnn_defaults.momentum,   -- SGD momentum
   clip_norm = frcnn_defaults.clip_norm, -- the gradients' global norm is clipped to this
   seed = 1,
+  batch = 1,                 -- images per step over all ranks, their gradients averaged before clipping
+                             -- and the update; `mpirun -np N deepcee train` gives each rank every N-th
+                             -- (batch >= N). 1: one image per step (the paper's; the only form before)
   -- augmentation, drawn per step from (seed, step) (README "Training augmentation")
   dihedral = true,           -- one of the 8 grid symmetries per step (4 quarter turns x a mirror),
                              -- uniform; the paper's section 4.2 suggests rotations and vertical flips
@@ -54,6 +57,7 @@ M.ranges = {
   momentum = {0, 0.999},
   clip_norm = {1e-6, 1e6},
   seed = {0, 2 ^ 53, "integer"},
+  batch = {1, 4096, "integer"},
   checkpoint_every = {1, 1e9, "integer"},
   log_every = {1, 1e9, "integer"},
   flux_jitter = {0, 1},
@@ -192,7 +196,7 @@ local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge en
 local function check_finite(last, step, log, path, ckpt, good)
   if finite(last.total) and finite(last.grad_norm) then return end
   dc.handle_interrupts(false)
-  pcall(log.close, log)
+  if log then pcall(log.close, log) end
   error(string.format("train: step %d: the %s is not finite (loss %s, gradient norm %s): training diverged; "
     .. "nothing of this step was saved%s; lower lr= or clip_norm= and run again", step,
     finite(last.total) and "gradient norm" or "loss", tostring(last.total), tostring(last.grad_norm),
@@ -212,17 +216,33 @@ function M.stretch(dataset)
     factor = d.cutout_px / d.image_px}
 end
 
+-- The seed of the target samplers for image j of a step with batch > 1: a function of (seed, step, j)
+-- alone, so that the step is the same whichever rank takes the image.
+local function sampler_seed(seed, step, j)
+  return util.hash(string.format("sampler:%d:%d:%d", seed, step, j))
+end
+
 -- Train; returns {model=, run=, steps=, trained= (steps run by this call: 0 when the run folder
--- held a finished run), last=losses, seconds=, config=}.
+-- held a finished run), last=losses, seconds=, config=}. Under mpirun every rank calls it with the
+-- same settings: each takes its share of every step's batch, the gradients are summed over the
+-- ranks (deepcee.mpi.allreduce) and every rank takes the same update; rank 0 alone writes the run
+-- folder and prints.
 function M.run(user)
   local cfg = util.config(M.defaults, user, "train", M.ranges)
+  local rank, size = dc.mpi.init()
+  local lead = rank == 0
+  if size > cfg.batch then
+    error(string.format("train: batch=%d on %d ranks: give batch >= the number of ranks (each rank takes its share "
+      .. "of every step's images)", cfg.batch, size), 2)
+  end
+  local quiet = cfg.quiet or not lead
   if cfg.dataset == "" then error("train: set dataset=FOLDER (a folder with manifest.csv)", 2) end
   local rows = training_rows(manifest.read(cfg.dataset), cfg.clusters, cfg.dataset)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
   local preprocess = M.preprocess(cfg.dataset) -- read (as data) before any work: a bad file stops here
   util.mkdir(cfg.out)
   local model, netcfg = nets.build(cfg.network, {lr = cfg.lr, momentum = cfg.momentum, clip_norm = cfg.clip_norm})
-  if not cfg.quiet then
+  if not quiet then
     local n = model:param_count()
     print(string.format("network %s: %.2f M parameters%s", cfg.network, n / 1e6, netcfg.published_params and
       string.format(" (published: about %.1f M)", netcfg.published_params / 1e6) or ""))
@@ -237,6 +257,7 @@ function M.run(user)
   if cfg.lr_decay_at == 0 then same.lr_decay_at, same.lr_decay = nil, nil end -- likewise
   if not cfg.dihedral then same.dihedral = nil end -- likewise
   if cfg.init == "" then same.init = nil end -- likewise
+  if cfg.batch == 1 then same.batch = nil end -- likewise
   if not cfg.photometric then
     for _, k in ipairs({"photometric", "flux_jitter", "extra_depth", "sky_sigma_g", "sky_sigma_r", "sky_sigma_i"}) do
       same[k] = nil
@@ -252,7 +273,7 @@ function M.run(user)
         .. "resume=false, or the same settings (saved in %s/config.lua)", ckpt, cfg.out), 2)
     end
     start = tonumber(meta.step) + 1
-    if not cfg.quiet then print(string.format("resuming %s from step %d", cfg.out, start - 1)) end
+    if not quiet then print(string.format("resuming %s from step %d", cfg.out, start - 1)) end
   else
     model:init(cfg.seed)
     if cfg.init ~= "" then
@@ -263,24 +284,18 @@ function M.run(user)
           tostring(imeta.network), cfg.network), 2)
       end
       model:load(cfg.init) -- the weights only: the optimiser starts afresh
-      if not cfg.quiet then print("starting from the weights of " .. cfg.init) end
+      if not quiet then print("starting from the weights of " .. cfg.init) end
     end
   end
-  util.write_file(cfg.out .. "/config.lua", config_text)
   local loss_path = cfg.out .. "/losses.csv"
-  local kept = read_losses(loss_path, start - 1)
-  util.write_file(loss_path, LOSS_HEADER .. "\n" .. table.concat(kept, "\n") .. (#kept > 0 and "\n" or ""))
-  local log, lerr = io.open(loss_path, "a")
-  if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
-
-  -- detector: the settings the model was built with (anchors, IoUs, sample sizes, ...), as data
-  local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
-                network = cfg.network, preprocess = preprocess, detector = util.serialize(model:config())}
-  local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
-  local function save(step, path, with_opt)
-    meta.step = step
-    model:save(path or ckpt, meta, with_opt ~= false)
-    if not path then last_ckpt = step end
+  local log -- losses.csv, open on rank 0 only
+  if lead then
+    util.write_file(cfg.out .. "/config.lua", config_text)
+    local kept = read_losses(loss_path, start - 1)
+    util.write_file(loss_path, LOSS_HEADER .. "\n" .. table.concat(kept, "\n") .. (#kept > 0 and "\n" or ""))
+    local lerr
+    log, lerr = io.open(loss_path, "a")
+    if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
   end
 
   if cfg.photometric and not (cfg.flux_jitter >= 0 and cfg.extra_depth >= 0 and cfg.sky_sigma_g >= 0
@@ -288,6 +303,64 @@ function M.run(user)
     error("train: flux_jitter, extra_depth and sky_sigma_g/r/i must be >= 0", 2)
   end
   local stretch = cfg.photometric and M.stretch(cfg.dataset) or nil
+  local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
+                network = cfg.network, preprocess = preprocess,
+                -- the settings the model was built with (anchors, IoUs, sample sizes, ...), as data
+                detector = util.serialize(model:config())}
+  local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
+  -- rank 0 writes; with several ranks it first checks that every rank holds the same weights (the
+  -- same update on every rank keeps them equal on devices that round alike)
+  local function save(step, path, with_opt)
+    if size > 1 then
+      local sum = model:checksum()
+      if not lead then
+        dc.mpi.send(0, 7, sum)
+      else
+        for _ = 1, size - 1 do
+          local other, from = dc.mpi.recv(-1, 7)
+          if other ~= sum then
+            error(string.format("train: step %d: rank %d's weights differ from rank 0's (checksum %s, not %s): the "
+              .. "ranks' updates diverged (devices that round differently?); run on devices of one kind "
+              .. "(DEEPCEE_DEVICE)", step, from, other, sum), 0)
+          end
+        end
+      end
+    end
+    if lead then
+      meta.step = step
+      model:save(path or ckpt, meta, with_opt ~= false)
+    end
+    if not path then last_ckpt = step end
+  end
+  local buf = (cfg.batch > 1 or size > 1) and model:grad_buffer() or nil
+  -- A step over cfg.batch images (rank `rank` takes images j = rank + 1, rank + 1 + size, ...): their
+  -- gradients summed over the ranks, averaged, clipped, applied; losses averaged. Returns the losses
+  -- and whether any rank was interrupted (so that all stop at the same step).
+  local function batch_step(step)
+    buf:zero()
+    local sums = {0, 0, 0, 0, 0, 0, 0}
+    for j = rank + 1, cfg.batch, size do
+      local idx, draw = schedule(cfg.seed, (step - 1) * cfg.batch + j, #rows)
+      local r = rows[idx]
+      local aug = step_augmentation(cfg, draw, stretch)
+      local img <close> = util.load_image(r.path, aug)
+      local shape = img:shape()
+      local t = aug.dihedral
+      local w, h = shape[4], shape[3]
+      if t % 2 == 1 then w, h = h, w end
+      local l = model:grad_step(img, {row_box(r, w, h, t)}, sampler_seed(cfg.seed, step, j))
+      model:add_grads(buf)
+      for k, key in ipairs({"total", "rpn_cls", "rpn_box", "dn_cls", "dn_box", "proposals"}) do sums[k] = sums[k] + l[key] end
+    end
+    sums[7] = dc.interrupted() and 1 or 0
+    sums = dc.mpi.allreduce(sums)
+    dc.mpi.allreduce(buf)
+    local b = cfg.batch
+    local l = {total = sums[1] / b, rpn_cls = sums[2] / b, rpn_box = sums[3] / b, dn_cls = sums[4] / b,
+      dn_box = sums[5] / b, proposals = math.floor(sums[6] / b + 0.5), grad_norm = model:apply_grads(buf, 1 / b)}
+    return l, sums[7] > 0
+  end
+
   dc.handle_interrupts(true)
   local t0, last, done = dc.now(), nil, start - 1
   -- the learning rate of a step: lr, times lr_decay after the first lr_decay_at of the steps
@@ -296,24 +369,32 @@ function M.run(user)
     if step == start or step == decay_after + 1 then
       model:set_lr(step > decay_after and cfg.lr * cfg.lr_decay or cfg.lr)
     end
-    local idx, draw = schedule(cfg.seed, step, #rows)
-    local r = rows[idx]
-    local aug = step_augmentation(cfg, draw, stretch)
-    local img <close> = util.load_image(r.path, aug)
-    local shape = img:shape() -- after the symmetry: the box is turned with the image's original sides
-    local t = aug.dihedral
-    local w, h = shape[4], shape[3]
-    if t % 2 == 1 then w, h = h, w end
-    last = model:train_step(img, {row_box(r, w, h, t)})
+    local stop
+    if buf then
+      last, stop = batch_step(step)
+    else
+      local idx, draw = schedule(cfg.seed, step, #rows)
+      local r = rows[idx]
+      local aug = step_augmentation(cfg, draw, stretch)
+      local img <close> = util.load_image(r.path, aug)
+      local shape = img:shape() -- after the symmetry: the box is turned with the image's original sides
+      local t = aug.dihedral
+      local w, h = shape[4], shape[3]
+      if t % 2 == 1 then w, h = h, w end
+      last = model:train_step(img, {row_box(r, w, h, t)})
+      stop = dc.interrupted()
+    end
     check_finite(last, step, log, loss_path, ckpt, last_ckpt)
     done = step
-    util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total, last.rpn_cls,
-      last.rpn_box, last.dn_cls, last.dn_box, last.grad_norm, last.proposals))
+    if log then
+      util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total,
+        last.rpn_cls, last.rpn_box, last.dn_cls, last.dn_box, last.grad_norm, last.proposals))
+    end
     if step % cfg.checkpoint_every == 0 or step == cfg.steps then
-      util.flush_checked(log, loss_path)
+      if log then util.flush_checked(log, loss_path) end
       save(step)
     end
-    if not cfg.quiet and (step % cfg.log_every == 0 or step == cfg.steps) then
+    if not quiet and (step % cfg.log_every == 0 or step == cfg.steps) then
       local elapsed = dc.now() - t0
       local rate = (step - start + 1) / math.max(elapsed, 1e-9)
       print(string.format("step %5d/%d  total %.4f  rpn %.4f %.4f  dn %.4f %.4f  %.2f steps/s  ETA %s",
@@ -321,14 +402,14 @@ function M.run(user)
         util.duration((cfg.steps - step) / rate)))
       io.stdout:flush()
     end
-    if dc.interrupted() then
-      close_log(log, loss_path)
+    if stop then
+      if log then close_log(log, loss_path) end
       save(step)
       dc.handle_interrupts(false)
       error(string.format("interrupted at step %d; checkpoint written to %s (run again to resume)", step, ckpt), 0)
     end
   end
-  close_log(log, loss_path)
+  if log then close_log(log, loss_path) end
   dc.handle_interrupts(false)
   save(done, cfg.out .. "/weights.dcw", false)
   return {model = model, run = cfg.out, steps = done, trained = done - start + 1, last = last,

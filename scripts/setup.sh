@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config git ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           clinfo libclblast-dev liblua5.4-dev libcfitsio-dev wcslib-dev libpng-dev zlib1g-dev
-          libopenblas-dev libplplot-dev plplot-driver-cairo clang libclang-rt-dev)
+          libopenblas-dev libplplot-dev plplot-driver-cairo clang libclang-rt-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -356,6 +356,89 @@ static int l_train_step(lua_State *L)
     return 1;
 }
 
+/* model:grad_step(image, boxes [, sampler_seed]) -> losses: the step's gradients, left in the
+ * model (not applied; grad_norm 0). sampler_seed reseeds the target samplers first, so that an
+ * image's sampling depends on its seed alone, not on which images a rank saw before. */
+static int l_grad_step(lua_State *L)
+{
+    lmodel *u = check_model(L);
+    dc_tensor *img = dc_lua_check_tensor(L, 2);
+    int has_seed = !lua_isnoneornil(L, 4);
+    lua_Integer seed = has_seed ? luaL_checkinteger(L, 4) : 0;
+    int n;
+    float *gt = check_boxes(L, 3, &n);
+    if (has_seed) dc_rng_seed(&u->rng, (uint64_t)seed);
+    dc_frcnn_losses losses;
+    dc_status st = dc_frcnn_train_step(u->m, img, gt, n, &u->rng, 0, &losses);
+    free(gt);
+    DC_LUA_TRY(L, st);
+    push_losses(L, &losses);
+    return 1;
+}
+
+/* The gradient buffer's size must be the model's. */
+static dc_lua_floats *check_grad_buffer(lua_State *L, lmodel *u, int idx)
+{
+    dc_lua_floats *f = dc_lua_check_floats(L, idx);
+    size_t n = dc_frcnn_param_numel(u->m);
+    if (f->n != n) luaL_error(L, "gradient buffer of %d values, the model has %d parameters (model:grad_buffer())", (int)f->n, (int)n);
+    return f;
+}
+
+/* model:grad_buffer() -> deepcee.floats of the model's parameter count (zeros) */
+static int l_grad_buffer(lua_State *L)
+{
+    lmodel *u = check_model(L);
+    dc_lua_new_floats(L, dc_frcnn_param_numel(u->m));
+    return 1;
+}
+
+/* model:add_grads(buffer): buffer += the gradients left by grad_step (parameter order) */
+static int l_add_grads(lua_State *L)
+{
+    lmodel *u = check_model(L);
+    dc_lua_floats *f = check_grad_buffer(L, u, 2);
+    size_t off = 0;
+    for (int i = 0; i < dc_frcnn_param_count(u->m); i++) {
+        const dc_tensor *g = dc_frcnn_param(u->m, i)->grad;
+        float *tmp = malloc(g->numel * sizeof *tmp);
+        if (!tmp) return luaL_error(L, "out of host memory");
+        dc_status st = dc_tensor_download(g, tmp, g->numel);
+        if (st != DC_STATUS_OK) {
+            free(tmp);
+            return dc_lua_fail(L, st);
+        }
+        for (size_t k = 0; k < g->numel; k++) f->v[off + k] += tmp[k];
+        free(tmp);
+        off += g->numel;
+    }
+    return 0;
+}
+
+/* model:apply_grads(buffer, scale) -> grad_norm: the gradients become buffer x scale, are clipped
+ * by their global norm (returned, before clipping) and the SGD step is taken. */
+static int l_apply_grads(lua_State *L)
+{
+    lmodel *u = check_model(L);
+    dc_lua_floats *f = check_grad_buffer(L, u, 2);
+    float scale = (float)luaL_checknumber(L, 3);
+    size_t off = 0;
+    for (int i = 0; i < dc_frcnn_param_count(u->m); i++) {
+        dc_tensor *g = dc_frcnn_param(u->m, i)->grad;
+        float *tmp = malloc(g->numel * sizeof *tmp);
+        if (!tmp) return luaL_error(L, "out of host memory");
+        for (size_t k = 0; k < g->numel; k++) tmp[k] = f->v[off + k] * scale;
+        dc_status st = dc_tensor_upload(g, tmp, g->numel);
+        free(tmp);
+        DC_LUA_TRY(L, st);
+        off += g->numel;
+    }
+    float norm = 0;
+    DC_LUA_TRY(L, dc_frcnn_apply_grads(u->m, &norm));
+    lua_pushnumber(L, norm);
+    return 1;
+}
+
 /* model:detect(image [, max]) -> {{score=, box={ymin, xmin, ymax, xmax}}, ...} best first */
 static int l_detect(lua_State *L)
 {
@@ -526,7 +609,8 @@ void dc_lua_open_frcnn(lua_State *L)
 {
     static const luaL_Reg meta[] = {{"__gc", l_free}, {"__close", l_free}, {"__index", NULL}, {NULL, NULL}};
     static const luaL_Reg methods[] = {
-        {"init", l_init}, {"train_step", l_train_step}, {"detect", l_detect}, {"save", l_save},
+        {"init", l_init}, {"train_step", l_train_step}, {"grad_step", l_grad_step},
+        {"grad_buffer", l_grad_buffer}, {"add_grads", l_add_grads}, {"apply_grads", l_apply_grads}, {"detect", l_detect}, {"save", l_save},
         {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"config", l_config}, {"checksum", l_checksum}, {"free", l_free},
         {NULL, NULL}};
     luaL_newmetatable(L, MODEL_KEY);

@@ -2,6 +2,8 @@
  * seen by Lua's collector, so tensors have an explicit :free() and work with <close>. */
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "lua/lua_bind.h"
 #include "tensor.h"
 
@@ -187,8 +189,82 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ host float arrays */
+
+#define FLOATS_KEY "deepcee.floats"
+
+dc_lua_floats *dc_lua_new_floats(lua_State *L, size_t n)
+{
+    if (n > ((size_t)1 << 40)) luaL_error(L, "floats: %zu values is too many", n);
+    dc_lua_floats *f = lua_newuserdatauv(L, sizeof *f + n * sizeof(float), 0);
+    f->n = n;
+    memset(f->v, 0, n * sizeof(float));
+    luaL_setmetatable(L, FLOATS_KEY);
+    return f;
+}
+
+dc_lua_floats *dc_lua_check_floats(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, FLOATS_KEY);
+}
+
+/* deepcee.floats(n) -> n zeros */
+static int l_floats_new(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0, 1, "a count >= 0");
+    dc_lua_new_floats(L, (size_t)n);
+    return 1;
+}
+
+static int l_floats_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)dc_lua_check_floats(L, 1)->n);
+    return 1;
+}
+
+static int l_floats_zero(lua_State *L)
+{
+    dc_lua_floats *f = dc_lua_check_floats(L, 1);
+    memset(f->v, 0, f->n * sizeof(float));
+    return 0;
+}
+
+/* floats:get(i) / floats:set(i, v), 1-based */
+static size_t floats_index(lua_State *L, dc_lua_floats *f)
+{
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || (size_t)i > f->n) luaL_error(L, "floats: index %d is not in 1..%d", (int)i, (int)f->n);
+    return (size_t)i - 1;
+}
+
+static int l_floats_get(lua_State *L)
+{
+    dc_lua_floats *f = dc_lua_check_floats(L, 1);
+    lua_pushnumber(L, f->v[floats_index(L, f)]);
+    return 1;
+}
+
+static int l_floats_set(lua_State *L)
+{
+    dc_lua_floats *f = dc_lua_check_floats(L, 1);
+    f->v[floats_index(L, f)] = (float)luaL_checknumber(L, 3);
+    return 0;
+}
+
 void dc_lua_open_tensor(lua_State *L)
 {
+    static const luaL_Reg floats_m[] = {{"zero", l_floats_zero}, {"get", l_floats_get}, {"set", l_floats_set},
+                                        {NULL, NULL}};
+    luaL_newmetatable(L, FLOATS_KEY);
+    lua_pushcfunction(L, l_floats_len);
+    lua_setfield(L, -2, "__len");
+    luaL_newlib(L, floats_m);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_floats_new);
+    lua_setfield(L, -2, "floats");
+
     static const luaL_Reg meta[] = {
         {"__gc", l_free}, {"__close", l_free}, {"__tostring", l_tostring}, {"__len", l_numel},
         {"__index", NULL}, {NULL, NULL}};

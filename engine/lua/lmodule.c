@@ -176,6 +176,7 @@ int luaopen_deepcee(lua_State *L)
     dc_lua_open_sim(L);
     dc_lua_open_ops_conv(L);
     dc_lua_open_plot(L);
+    dc_lua_open_mpi(L);
     /* @register */
     return 1;
 }

@@ -51,6 +51,14 @@ void dc_lua_push_tensor(lua_State *L, struct dc_tensor *t);
  * values). The Lua object exists before the device memory, so no failure leaks it; a failure
  * raises the engine's message. */
 struct dc_tensor *dc_lua_new_tensor(lua_State *L, int ndim, const int *shape);
+/* A host array of n floats owned by Lua (deepcee.floats(n), zeros): the gradient sums of a
+ * data-parallel training step (model:add_grads, deepcee.mpi.allreduce, model:apply_grads). */
+typedef struct dc_lua_floats {
+    size_t n;
+    float v[];
+} dc_lua_floats;
+dc_lua_floats *dc_lua_new_floats(lua_State *L, size_t n);
+dc_lua_floats *dc_lua_check_floats(lua_State *L, int idx);
 void dc_lua_open_ops_basic(lua_State *L);
 void dc_lua_open_eval(lua_State *L);
 void dc_lua_open_detect(lua_State *L);
@@ -60,6 +68,7 @@ void dc_lua_open_astro(lua_State *L);
 void dc_lua_open_sim(lua_State *L);
 void dc_lua_open_ops_conv(lua_State *L);
 void dc_lua_open_plot(lua_State *L);
+void dc_lua_open_mpi(lua_State *L);
 /* @openers */
 
 /* Open the module (pushes the table). */
@@ -69,5 +78,9 @@ int luaopen_deepcee(lua_State *L);
  * Lua library; device (NULL: the default choice) is what `--device` gave. NULL when out of
  * memory; close it with lua_close. */
 lua_State *dc_lua_state_new(const char *device);
+/* End MPI if deepcee.mpi.init() started it (engine/lua/l_mpi.c), once the state is closed: failed
+ * (the exit status, non-zero) with several ranks aborts the whole job, so that no rank waits for
+ * one that is gone; otherwise MPI_Finalize. Nothing without MPI. */
+void dc_lua_mpi_end(int failed);
 
 #endif

@@ -469,7 +469,12 @@ dc_status dc_frcnn_train_step(dc_frcnn *m, const dc_tensor *image, const float *
 {
     DC_TRY(step(m, image, gt, n_gt, rng, 1, losses));
     if (!update) return DC_STATUS_OK;
-    DC_TRY(dc_clip_by_global_norm(m->ctx, m->grads, m->n_params, m->cfg.clip_norm, &losses->grad_norm));
+    return dc_frcnn_apply_grads(m, &losses->grad_norm);
+}
+
+dc_status dc_frcnn_apply_grads(dc_frcnn *m, float *grad_norm)
+{
+    DC_TRY(dc_clip_by_global_norm(m->ctx, m->grads, m->n_params, m->cfg.clip_norm, grad_norm));
     return dc_sgd_momentum_step(m->ctx, m->values, (const dc_tensor *const *)m->grads, m->accums,
                                 m->n_params, m->cfg.lr, m->cfg.momentum);
 }

@@ -57,6 +57,10 @@ typedef struct dc_frcnn_losses {
  * gradient checks). */
 dc_status dc_frcnn_train_step(dc_frcnn *m, const dc_tensor *image, const float *gt, int n_gt,
                               dc_rng *rng, int update, dc_frcnn_losses *losses);
+/* The end of a training step: clip the gradients held in the parameters' grad tensors by their
+ * global norm (before clipping: *grad_norm) and take the SGD momentum step. For a step whose
+ * gradients were gathered from several images or ranks (train_step with update 0, then summed). */
+dc_status dc_frcnn_apply_grads(dc_frcnn *m, float *grad_norm);
 /* Loss of the current parameters without backward or update (for finite-difference checks): the
  * RPN sampling follows rng (pass a copy of the state the training step had) and the DN batch is
  * the last training step's, since proposals are constants for the gradient. */

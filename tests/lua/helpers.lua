@@ -43,4 +43,30 @@ function H.register_tiny_net()
   }
 end
 
+-- A tiny synthetic training set in dir (made): n 64x64 PNGs, each one bright blob with its box on
+-- noise (not a sky simulation), all split "train"; for tests that train the tiny network.
+function H.blob_dataset(dir, n, seed)
+  local dc = require("deepcee")
+  require("deepcee_util").mkdir(dir)
+  math.randomseed(seed)
+  local rows = {}
+  for k = 1, n do
+    local S = 64
+    local rgb <close> = dc.rgb(S, S)
+    local cx, cy = math.random(20, 44), math.random(20, 44)
+    for y = 0, S - 1 do
+      for x = 0, S - 1 do
+        local v = math.floor(math.min(255, 40 + 200 * math.exp(-((x - cx) ^ 2 + (y - cy) ^ 2) / 40) + math.random(0, 30)))
+        rgb:set(x, y, v, v, math.floor(v * 0.8))
+      end
+    end
+    local file = string.format("img%02d.png", k)
+    rgb:write_png(dir .. "/" .. file)
+    rows[k] = {file = file, split = "train", id = "C" .. k, ra = 150, dec = 2, z = 0.15, richness = 30, n200 = 20,
+      bcg_rmag = 16, ymin = cy - 12, xmin = cx - 12, ymax = cy + 12, xmax = cx + 12, cx = cx, cy = cy, img_ra = 150,
+      img_dec = 2, scale = 3.168, offset_x = 0, offset_y = 0, simulated = 0}
+  end
+  require("manifest").write(dir, rows)
+end
+
 return H

@@ -134,6 +134,11 @@ local cases = {
   {"demo lr=2 out=" .. q(dir .. "/x"), 1, "lr=2 is out of range"},
   {"demo folds=2.5 out=" .. q(dir .. "/x"), 1, "folds=2.5 must be an integer"},
   {"paper steps=-5 out=" .. q(dir .. "/x"), 1, "steps=-5 is out of range"},
+  {"survey out=" .. q(dir .. "/sv"), 1, "survey: give images=FOLDER or images=LIST.csv"},
+  {"survey images=" .. q(dir .. "/none") .. " out=" .. q(dir .. "/sv"), 1, "survey: no g, r, i FITS images in"},
+  {"survey ra_min=10 ra_max=11 dec_min=0 dec_max=1 field_px=10 out=" .. q(dir .. "/sv"), 1, "field_px=10 is out of range"},
+  {"survey ra_min=10 ra_max=11 dec_min=0 dec_max=1 merge_arcsec=-1 out=" .. q(dir .. "/sv"), 1, "merge_arcsec=-1 is out of range"},
+  {"train batch=0 dataset=x", 1, "batch=0 is out of range"},
   {"run " .. q(dir .. "/none.lua"), 2, "none.lua"},
   {"no_such_command", 2, "unknown command or script 'no_such_command'"},
 }
