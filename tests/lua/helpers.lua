@@ -69,4 +69,20 @@ function H.blob_dataset(dir, n, seed)
   require("manifest").write(dir, rows)
 end
 
+-- The output of a shell command.
+function H.sh(cmd)
+  local p = io.popen(cmd)
+  local s = p:read("a")
+  p:close()
+  return s
+end
+
+-- "mpirun --oversubscribe [--allow-run-as-root] -np N " from DEEPCEE_MPIRUN (Open MPI refuses root
+-- without --allow-run-as-root: it is given only when running as root).
+function H.mpirun(n)
+  local mpirun = assert(os.getenv("DEEPCEE_MPIRUN"), "DEEPCEE_MPIRUN must name mpirun")
+  local root = H.sh("id -u"):match("^%s*0%s*$") ~= nil
+  return string.format("%s --oversubscribe%s -np %d ", mpirun, root and " --allow-run-as-root" or "", n)
+end
+
 return H

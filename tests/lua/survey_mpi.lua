@@ -8,16 +8,8 @@ local dc = require("deepcee")
 local util = require("deepcee_util")
 local h = dofile(os.getenv("DEEPCEE_SOURCE_DIR") .. "/tests/lua/helpers.lua")
 
-local mpirun = assert(os.getenv("DEEPCEE_MPIRUN"), "DEEPCEE_MPIRUN must name mpirun")
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local s = p:read("a")
-  p:close()
-  return s
-end
--- Open MPI refuses root without --allow-run-as-root; give it only when root
-local root = sh("id -u"):match("^%s*0%s*$") ~= nil
-local mpi2 = string.format("%s --oversubscribe%s -np 2 ", mpirun, root and " --allow-run-as-root" or "")
+local sh = h.sh
+local mpi2 = h.mpirun(2)
 
 local dir = os.tmpname()
 os.remove(dir)

@@ -17,15 +17,8 @@ if argv[1] == "child" then
   return
 end
 
-local mpirun = assert(os.getenv("DEEPCEE_MPIRUN"), "DEEPCEE_MPIRUN must name mpirun")
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local s = p:read("a")
-  p:close()
-  return s
-end
-local root = sh("id -u"):match("^%s*0%s*$") ~= nil
-local mpi2 = string.format("%s --oversubscribe%s -np 2 ", mpirun, root and " --allow-run-as-root" or "")
+local sh = h.sh
+local mpi2 = h.mpirun(2)
 local script = os.getenv("DEEPCEE_SOURCE_DIR") .. "/tests/lua/train_mpi.lua"
 
 local dir = os.tmpname()
