@@ -22,9 +22,11 @@ M.defaults = {
   max_per_tile = 20,
   tta = 1,                    -- grid symmetries each tile is seen under (1, 2, 4 or 8), scores averaged
   core = true,                -- a tile keeps only candidates centred in its own part of the field
+  recentre = 0,               -- second looks: each candidate is seen again in a tile centred on it and
+                              -- replaced by what that tile finds near its centre (repeated this many times)
   suppress = 2,               -- one candidate per cluster: a candidate centred within suppress x the box
-                              -- side of a higher-scoring one is dropped (boxes are 250 kpc at the
-                              -- cluster's z: 2 is 500 kpc); 0: off
+                              -- side of a higher-scoring one is dropped (boxes are 2 box_kpc = 500 kpc
+                              -- across at the cluster's z: 2 is about 1 Mpc); 0: off
   quiet = false,
 }
 
@@ -36,6 +38,7 @@ M.ranges = {
   max_per_tile = {1, 10000, "integer"},
   tta = {1, 8, "integer"},
   suppress = {0, 10},
+  recentre = {0, 5, "integer"},
 }
 
 -- The grid symmetries (engine/astro/astro.h numbering) of tta = 1, 2, 4, 8: the identity, the
@@ -44,6 +47,11 @@ M.tta_order = {0, 4, 2, 6, 1, 5, 3, 7}
 
 -- Boxes of the passes of one tile that overlap by more than this IoU are one candidate.
 M.tta_iou = 0.5
+
+-- A second look (recentre) keeps the detections centred within this fraction of the tile side of
+-- the candidate it looks at, along each axis: where the training cut-outs put their clusters
+-- (max_offset 135" of a 1000 px cut-out is 0.34 of the tile).
+M.recentre_window = 0.25
 
 -- A tile whose masked (NaN or infinite) fraction, in any band, is above this is skipped.
 M.max_tile_masked = 0.5
@@ -137,7 +145,7 @@ function M.check_overrides(t, where)
   end
   for k in pairs(t) do
     if M.defaults[k] == nil then
-      error(string.format("%s: detect has no key '%s' (known: tta, core, suppress, overlap, merge_iou, max_per_tile)", where,
+      error(string.format("%s: detect has no key '%s' (known: tta, core, suppress, recentre, overlap, merge_iou, max_per_tile)", where,
         tostring(k)), 0)
     end
   end
@@ -247,7 +255,10 @@ function M.catalog_write(stem, cat)
 end
 
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
--- in full-resolution 0-based FITS pixels (y up), best first.
+-- in full-resolution 0-based FITS pixels (y up), best first; and, as fields of that list, masked
+-- (fraction per band), masked_tiles, skipped_tiles, filled, warnings, second_looks ({x0, y0, cx,
+-- cy}: each second-look tile's top left and the candidate it looked at, in full-resolution
+-- picture pixels from the top left).
 function M.run(user)
   local cfg = util.config(M.defaults, user, "detect", M.ranges)
   if not (cfg.tta == 1 or cfg.tta == 2 or cfg.tta == 4 or cfg.tta == 8) then
@@ -317,6 +328,20 @@ function M.run(user)
     tile_mask[y0] = {}
     for _, x0 in ipairs(xs) do tile_mask[y0][x0] = any_masked and tile_masked(x0, y0) or 0 end
   end
+  -- second looks land anywhere: their masked fraction comes from the downsampled bands before the
+  -- filling (a network pixel counts as masked when any of its input pixels is)
+  local coarse = {}
+  if any_masked and cfg.recentre > 0 then
+    for k = 1, 3 do coarse[k] = imgs[k]:resample(sx, sy) end
+  end
+  local function coarse_masked(x0, y0)
+    local worst = 0
+    for k = 1, #coarse do
+      local bad, all = coarse[k]:nonfinite(x0, sy - tile - y0, tile, tile)
+      worst = math.max(worst, bad / math.max(all, 1))
+    end
+    return worst
+  end
   if any_masked then
     for k = 1, 3 do notes.filled = notes.filled + imgs[k]:fill_nonfinite(0) end
     warn("%d masked pixels were set to 0 (blank sky) on purpose before detection", notes.filled)
@@ -325,63 +350,103 @@ function M.run(user)
   local small = {}
   for k = 1, 3 do small[k] = imgs[k]:resample(sx, sy) end
   local rgb = dc.composite(small[1], small[2], small[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
+  -- The fused detections of the tile at network-pixel (x0, y0) from the top left, boxes in
+  -- picture network pixels; nil when the tile is too masked to judge (noted).
+  local function look(x0, y0, masked)
+    local px, py = math.floor(x0 * f), math.floor(y0 * f) -- full-resolution picture pixels
+    if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = px, y0 = py, masked = masked} end
+    if masked > M.max_tile_masked then
+      notes.skipped[#notes.skipped + 1] = {x0 = px, y0 = py, masked = masked}
+      warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", px, py, 100 * masked)
+      return nil
+    end
+    local tiles = {}
+    for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
+    local passes = {}
+    for p = 1, cfg.tta do
+      local t = M.tta_order[p]
+      local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
+      if t ~= 0 then t_rgb:dihedral(t) end
+      local tensor <close> = t_rgb:to_tensor()
+      local list = model:detect(tensor, cfg.max_per_tile)
+      for _, d in ipairs(list) do d.box = M.undo_box(t, d.box, tile) end
+      passes[p] = list
+    end
+    for k = 1, 3 do tiles[k]:free() end
+    local found = {}
+    for _, d in ipairs(M.fuse(passes, M.tta_iou)) do
+      found[#found + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0}}
+    end
+    return found
+  end
+  local function centre(c) return 0.5 * (c.b[1] + c.b[3]), 0.5 * (c.b[2] + c.b[4]) end
+  -- with second looks, their scores are the ones the threshold applies to
+  local floor = cfg.recentre > 0 and 0 or cfg.threshold
   local t0, done, total = dc.now(), 0, #xs * #ys
-  for _, y0 in ipairs(ys) do       -- y0 counts rows from the top of the picture
-    for _, x0 in ipairs(xs) do
-      local masked = tile_mask[y0][x0]
-      local px, py = math.floor(x0 * f), math.floor(y0 * f) -- full-resolution picture pixels
-      if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = px, y0 = py, masked = masked} end
-      if masked > M.max_tile_masked then
-        notes.skipped[#notes.skipped + 1] = {x0 = px, y0 = py, masked = masked}
-        warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", px, py, 100 * masked)
-        goto next_tile
-      end
-      do
-      local tiles = {}
-      for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
-      local passes = {}
-      for p = 1, cfg.tta do
-        local t = M.tta_order[p]
-        local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
-        if t ~= 0 then t_rgb:dihedral(t) end
-        local tensor <close> = t_rgb:to_tensor()
-        local list = model:detect(tensor, cfg.max_per_tile)
-        for _, d in ipairs(list) do d.box = M.undo_box(t, d.box, tile) end
-        passes[p] = list
-      end
-      for k = 1, 3 do tiles[k]:free() end
-      for _, d in ipairs(M.fuse(passes, M.tta_iou)) do
-        local cy, cx = 0.5 * (d.box[1] + d.box[3]), 0.5 * (d.box[2] + d.box[4])
-        if d.score >= cfg.threshold and (not cfg.core or (owns(xs, x0, cx + x0) and owns(ys, y0, cy + y0))) then
-          cand[#cand + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0}}
-        end
-      end
-      end
-      ::next_tile::
-      done = done + 1
-      if not cfg.quiet and (done % 10 == 0 or done == total) then
-        local rate = done / math.max(dc.now() - t0, 1e-9)
-        print(string.format("  tile %d/%d  %.2f tiles/s  ETA %s", done, total, rate, util.duration((total - done) / rate)))
-      end
+  local function progress(what)
+    done = done + 1
+    if not cfg.quiet and (done % 10 == 0 or done == total) then
+      local rate = done / math.max(dc.now() - t0, 1e-9)
+      print(string.format("  %s %d/%d  %.2f tiles/s  ETA %s", what, done, total, rate, util.duration((total - done) / rate)))
     end
   end
-  -- merge duplicates of overlapping tiles on the device
-  local keep = {}
-  if #cand > 0 then
+  for _, y0 in ipairs(ys) do       -- y0 counts rows from the top of the picture
+    for _, x0 in ipairs(xs) do
+      for _, c in ipairs(look(x0, y0, tile_mask[y0][x0]) or {}) do
+        local cy, cx = centre(c)
+        if c.score >= floor and (not cfg.core or (owns(xs, x0, cx) and owns(ys, y0, cy))) then
+          cand[#cand + 1] = c
+        end
+      end
+      progress("tile")
+    end
+  end
+  -- merge duplicates of overlapping tiles on the device; returns the kept candidates, best first
+  local function merge(list)
+    if #list == 0 then return {} end
     local bt, st = {}, {}
-    for k, c in ipairs(cand) do
+    for k, c in ipairs(list) do
       for j = 1, 4 do bt[4 * (k - 1) + j] = c.b[j] end
       st[k] = c.score
     end
-    local boxes <close> = dc.tensor({#cand, 4}, bt)
-    local scores <close> = dc.tensor({#cand}, st)
-    keep = dc.nms(boxes, scores, {iou = cfg.merge_iou, max_keep = #cand})
-    -- then one candidate per cluster (keep is best first)
-    local merged = {}
-    for k, j in ipairs(keep) do merged[k] = cand[j] end
-    local kept = M.suppress(merged, cfg.suppress)
-    for k, j in ipairs(kept) do kept[k] = keep[j] end
-    keep = kept
+    local boxes <close> = dc.tensor({#list, 4}, bt)
+    local scores <close> = dc.tensor({#list}, st)
+    local kept = {}
+    for k, j in ipairs(dc.nms(boxes, scores, {iou = cfg.merge_iou, max_keep = #list})) do kept[k] = list[j] end
+    return kept
+  end
+  cand = merge(cand)
+  -- second looks: each candidate seen again in a tile centred on it (clamped to the field), which
+  -- puts it where the training images put their clusters; what that tile finds within the window
+  -- around the candidate replaces it (an outskirt or a cluster cut by a tile edge moves to the
+  -- centre the whole cluster shows, or goes)
+  local win = M.recentre_window * tile
+  local looks = {} -- the second-look tiles: top left and the candidate looked at, picture px
+  for _ = 1, cfg.recentre do
+    local seen, again = {}, {}
+    done, total, t0 = 0, #cand, dc.now()
+    for _, c in ipairs(cand) do
+      local cy, cx = centre(c)
+      local x0 = math.max(0, math.min(sx - tile, math.floor(cx - 0.5 * tile + 0.5)))
+      local y0 = math.max(0, math.min(sy - tile, math.floor(cy - 0.5 * tile + 0.5)))
+      local key = x0 .. "," .. y0
+      if not seen[key] then
+        seen[key] = true
+        looks[#looks + 1] = {x0 = x0 * f, y0 = y0 * f, cx = cx * f, cy = cy * f}
+        local masked = any_masked and coarse_masked(x0, y0) or 0
+        for _, d in ipairs(look(x0, y0, masked) or {}) do
+          local dy, dx = centre(d)
+          if math.abs(dx - cx) <= win and math.abs(dy - cy) <= win then again[#again + 1] = d end
+        end
+      end
+      progress("second look")
+    end
+    cand = merge(again)
+  end
+  -- then one candidate per cluster, above the threshold (cand is best first)
+  local keep = {}
+  for _, j in ipairs(M.suppress(cand, cfg.suppress)) do
+    if cand[j].score >= cfg.threshold then keep[#keep + 1] = j end
   end
   local out = {}
   for _, k in ipairs(keep) do
@@ -414,8 +479,10 @@ function M.run(user)
       #out, cfg.threshold, nx, ny, cfg.out))
   end
   for k = 1, 3 do small[k]:free() imgs[k]:free() end
+  for k = 1, #coarse do coarse[k]:free() end
   out.masked, out.masked_tiles, out.skipped_tiles, out.filled, out.warnings =
     notes.masked, notes.tiles, notes.skipped, notes.filled, {table.unpack(notes)}
+  out.second_looks = looks
   return out
 end
 

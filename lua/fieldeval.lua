@@ -106,7 +106,8 @@ end
 -- fp_per_field, fp_per_deg2}}, best (index, highest F1, lowest threshold on ties), n_fields,
 -- n_targets, n_candidates, area_deg2, max_kpc, distances (kpc, TPs at the best threshold),
 -- fp_kinds = {duplicate, near_target, other_object = {[what] = n}, nothing, total} at the best
--- threshold, per_field = {{n_targets, n_candidates, tp, fp, fn (at the best threshold)}}}.
+-- threshold, per_field = {{n_targets, n_candidates, tp, fp, fn (at the best threshold)}}, by_look =
+-- {[look] = {targets, found, recall}} at the best threshold (a target's `look`, default "unknown")}.
 function M.score(fields, opts)
   opts = opts or {}
   local max_kpc = opts.max_kpc or M.defaults.max_kpc
@@ -196,8 +197,24 @@ function M.score(fields, opts)
     end
   end
   for _, pf in ipairs(per_field) do pf.fn = pf.n_targets - pf.tp end
+  -- recall at the best threshold by the targets' look (fieldeval.look; targets without one: "unknown")
+  local by_look, found = {}, {}
+  for _, c in ipairs(all) do
+    if c.score > b.threshold and c.dist_kpc then found[c.field .. ":" .. c.target] = true end
+  end
+  for f, fd in ipairs(fields) do
+    for t, tg in ipairs(fd.targets or {}) do
+      local l = tg.look or "unknown"
+      local e = by_look[l] or {targets = 0, found = 0}
+      by_look[l] = e
+      e.targets = e.targets + 1
+      if found[f .. ":" .. t] then e.found = e.found + 1 end
+    end
+  end
+  for _, e in pairs(by_look) do e.recall = e.found / e.targets end
   return {rows = rows, best = best, n_fields = #fields, n_targets = n_targets, n_candidates = #all,
-          area_deg2 = area, max_kpc = max_kpc, distances = distances, fp_kinds = kinds, per_field = per_field}
+          area_deg2 = area, max_kpc = max_kpc, distances = distances, fp_kinds = kinds, per_field = per_field,
+          by_look = by_look}
 end
 
 -- One line on what the false positives at the best threshold lie on.
@@ -287,6 +304,26 @@ M.confounder_names = {lrg = "isolated LRGs", pair = "galaxy pairs", compact_grou
   foreground = "foreground groups (z < 0.08)", background = "background clusters (0.25 < z < 0.6)",
   poor = "poor clusters failing the N200 cut"}
 
+-- What a target looks like, for the recall by look (score's by_look): "miscentred" (its members
+-- centre more than max_kpc from the BCG, the catalogue position), "bimodal" (a second sub-clump),
+-- "centred" (neither), or "unknown" (no simulator look: vary off, or not in the field's truth).
+function M.look(c, max_kpc)
+  if not c or c.miscentre_kpc == nil then return "unknown" end
+  if c.miscentre_kpc > max_kpc then return "miscentred" end
+  if c.bimodal then return "bimodal" end
+  return "centred"
+end
+
+-- "centred 104/124 (0.84), miscentred 20/33 (0.61), ..." (score's by_look, fixed order).
+function M.by_look_text(result)
+  local t = {}
+  for _, l in ipairs({"centred", "bimodal", "miscentred", "unknown"}) do
+    local e = result.by_look[l]
+    if e then t[#t + 1] = string.format("%s %d/%d (%.2f)", l, e.found, e.targets, e.recall) end
+  end
+  return table.concat(t, ", ")
+end
+
 -- Render, detect and collect one field. Returns the field's record for score() and fields.json.
 local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weights)
   local n = cfg.field_px
@@ -327,12 +364,13 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
     local ok, x, y = pcall(w.world2pix, w, ra, dec)
     return ok and x >= -0.5 and y >= -0.5 and x <= n - 0.5 and y <= n - 0.5, x, y
   end
-  local targets, ids = {}, {}
+  local targets, ids, truth = {}, {}, {}
+  for _, c in ipairs(f:clusters()) do truth[c.id] = c end
   for _, r in ipairs(catalogued) do
     local ok, x, y = inside(r.ra, r.dec)
     if ok then
       targets[#targets + 1] = {ra = r.ra, dec = r.dec, z = r.z, id = r.id, n200 = r.n200, x = x, y = y,
-        drawn = r == target}
+        drawn = r == target, look = M.look(truth[r.sim_id], cfg.max_kpc)}
       ids[r.sim_id] = true
     end
   end
@@ -414,6 +452,7 @@ function M.run(user)
     b.f1, b.threshold * 100, b.precision, b.recall, b.fp_per_field, b.fp_per_deg2,
     b.std_err_kpc and string.format("%.1f", b.std_err_kpc) or "n/a", cfg.out .. "/fields.json",
     util.duration(result.seconds))
+  say(cfg.quiet, "  recall by look at the best threshold: %s", M.by_look_text(result))
   return result
 end
 
@@ -450,8 +489,8 @@ function M.write(dir, result)
   local cfg = result.config or {}
   util.write_file(dir .. "/fields.json", report.json({simulated = true, config = cfg, rows = result.rows,
     best = result.best, n_fields = result.n_fields, n_targets = result.n_targets, n_candidates = result.n_candidates,
-    area_deg2 = result.area_deg2, max_kpc = result.max_kpc, fp_kinds = result.fp_kinds, seconds = result.seconds,
-    seconds_per_field = result.seconds_per_field, per_field = per_field,
+    area_deg2 = result.area_deg2, max_kpc = result.max_kpc, fp_kinds = result.fp_kinds, by_look = result.by_look,
+    seconds = result.seconds, seconds_per_field = result.seconds_per_field, per_field = per_field,
     deepcee = {version = dc.version, commit = dc.commit}}) .. "\n")
 end
 

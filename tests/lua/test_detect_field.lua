@@ -135,6 +135,41 @@ for _, opts in ipairs({{tta = 8}, {tta = 2, core = false, suppress = 0}}) do
   end
 end
 expect_error(function() detect.run({dir = dir .. "/sky", tta = 3, quiet = true}) end, "tta=3: give 1, 2, 4 or 8")
+-- second looks: each candidate is looked at again in a tile centred on it (clamped to the field)
+-- and what that tile finds within the window around it replaces it. Every second-look tile is
+-- centred on a first-look candidate (or clamped), and every final candidate lies within the window
+-- of the candidate its tile looked at
+local first = detect.run({dir = dir .. "/sky", out = dir .. "/out-first", threshold = 0, suppress = 0, quiet = true})
+local again = detect.run({dir = dir .. "/sky", out = dir .. "/out-again", threshold = 0, suppress = 0, recentre = 1,
+  quiet = true})
+local pre = util.parse_data(dc.weights_meta(dc.weights_dir .. "/demo.dcw").preprocess, "preprocess")
+local tpx = pre.tile * pre.factor -- a tile in full-resolution pixels
+local H, W = math.floor(1200 / pre.factor) * pre.factor, math.floor(1400 / pre.factor) * pre.factor -- the picture
+assert(#first.second_looks == 0 and #again.second_looks > 0, "second looks only with recentre")
+assert(#again.second_looks <= #first, "at most one second look per first-look candidate")
+for _, l in ipairs(again.second_looks) do
+  local from -- the first-look candidate it looked at, in picture pixels (y from the top)
+  for _, c in ipairs(first) do
+    if math.abs(c.x + 0.5 - l.cx) < 1e-6 * tpx and math.abs(H - c.y - 0.5 - l.cy) < 1e-6 * tpx then from = c end
+  end
+  assert(from, string.format("second look at (%g, %g) is not on a first-look candidate", l.cx, l.cy))
+  for axis, lim in pairs({x = W, y = H}) do
+    local c, o = l["c" .. axis], l[axis .. "0"]
+    local want = math.max(0, math.min(lim - tpx, c - 0.5 * tpx))
+    assert(math.abs(o - want) <= pre.factor + 1e-6, string.format("second-look tile %s0 %g, want %g (centred, clamped)", axis, o, want))
+  end
+end
+assert(#again > 0, "second looks found nothing on a field with two clusters")
+for k, c in ipairs(again) do
+  local ok = false
+  for _, l in ipairs(again.second_looks) do
+    local dx, dy = c.x + 0.5 - l.cx, H - c.y - 0.5 - l.cy
+    if math.abs(dx) <= detect.recentre_window * tpx + 1e-6 and math.abs(dy) <= detect.recentre_window * tpx + 1e-6 then ok = true end
+  end
+  assert(ok, string.format("candidate %d at (%g, %g) lies outside every second look's window", k, c.x, c.y))
+  assert(c.score >= 0 and c.score <= 1 and (k == 1 or again[k - 1].score >= c.score), "second looks: valid, best first")
+end
+expect_error(function() detect.run({dir = dir .. "/sky", recentre = 9, quiet = true}) end, "recentre")
 os.remove(dir .. "/sky/field-i.fits")
 expect_error(function() detect.run({dir = dir .. "/sky", quiet = true}) end, "has no i-band file beside")
 print("test_detect_field: 1 passed, 0 failed")

@@ -82,6 +82,19 @@ do
   assert(fieldeval.fp_kinds_text(r):find("1 on groups", 1, true))
   assert(r.per_field[1].tp == 1 and r.per_field[1].fp == 2 and r.per_field[1].fn == 0)
   assert(r.per_field[2].tp == 1 and r.per_field[2].fp == 2 and r.per_field[2].fn == 1)
+  -- recall by look at the best threshold (0): T1 (c1) and T2 (c4) found, T3 not
+  local bl = r.by_look
+  assert(bl.unknown.targets == 3 and bl.unknown.found == 2, "no looks given: all unknown")
+  T1.look, T2.look = "centred", "miscentred"
+  bl = fieldeval.score({A, B}, {step = 0.05}).by_look
+  T1.look, T2.look = nil, nil
+  assert(bl.centred.targets == 1 and bl.centred.found == 1 and bl.centred.recall == 1, "by_look centred")
+  assert(bl.miscentred.targets == 1 and bl.miscentred.found == 1, "by_look miscentred")
+  assert(bl.unknown.targets == 1 and bl.unknown.found == 0 and bl.unknown.recall == 0, "by_look unknown (T3)")
+  assert(fieldeval.look({miscentre_kpc = 150, bimodal = true}, 100) == "miscentred"
+    and fieldeval.look({miscentre_kpc = 80, bimodal = true}, 100) == "bimodal"
+    and fieldeval.look({miscentre_kpc = 0, bimodal = false}, 100) == "centred"
+    and fieldeval.look({}, 100) == "unknown" and fieldeval.look(nil, 100) == "unknown", "fieldeval.look")
   passed = passed + 1
 end
 
