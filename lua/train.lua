@@ -53,6 +53,13 @@ M.defaults = {
   quiet = false,
 }
 
+-- Named settings on top of the defaults (scripts/train.lua preset=NAME; keys given win). wide: the
+-- property heads on lua/dataset.lua's wide preset (0.05 < z < 0.5, N200 >= 10; issue 10).
+M.presets = {
+  paper = {},
+  wide = {dataset = "data/wide", out = "runs/wide", props = true},
+}
+
 -- Allowed values of the numeric keys (util.config: key, value and range named in the message).
 M.ranges = {
   steps = {1, 1e9, "integer"},
