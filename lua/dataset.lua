@@ -264,6 +264,18 @@ end
 -- Manifest geometry from the target's position (tx, ty) in an n x n cut-out (0-based pixel
 -- centres, y up) whose pixels are src_scale arcsec: the true centre and the box, continuous
 -- output-pixel coordinates (see the top).
+-- The simulator's true redshift of each catalogue row, as z_true (issue 10): the WHL12-style z is
+-- photometric (scatter 0.018 (1 + z)) where the catalogue has no spectroscopic one, and the
+-- redMaPPer-style Z_LAMBDA likewise, so the property heads train and are scored on the truth.
+-- Written through the survey's truth catalogue (file, beside the other catalogues), read by sim_id.
+local function add_true_z(survey, rows, file)
+  survey:write_catalog(file, "truth")
+  local t = dc.catalog_read(file)
+  local z = {}
+  for k = 1, t.nrows do z[math.tointeger(t.cols.sim_id[k])] = t.cols.z[k] end
+  for _, r in ipairs(rows) do r.z_true = r.sim_id and z[r.sim_id] or nan end
+end
+
 local function label(cfg, n, tx, ty, src_scale, z)
   local s = cfg.image_px
   local f = s / n
@@ -714,8 +726,8 @@ local function make_images(cfg, folder, clusters, offsets, cut, simulated, what)
       if have then reused = reused + 1 end
       local b = label(cfg, g.n, g.tx, g.ty, g.src_scale, row.z)
       out[#out + 1] = {file = file, split = row.split, id = row.id, ra = row.ra, dec = row.dec, z = row.z,
-        richness = row.richness, n200 = row.n200, bcg_rmag = row.bcg_rmag, ymin = b.ymin, xmin = b.xmin,
-        ymax = b.ymax, xmax = b.xmax, cx = b.cx, cy = b.cy, img_ra = g.img_ra, img_dec = g.img_dec,
+        z_true = row.z_true, richness = row.richness, n200 = row.n200, bcg_rmag = row.bcg_rmag, ymin = b.ymin,
+        xmin = b.xmin, ymax = b.ymax, xmax = b.xmax, cx = b.cx, cy = b.cy, img_ra = g.img_ra, img_dec = g.img_dec,
         scale = b.scale, offset_x = b.offset_x, offset_y = b.offset_y, simulated = simulated, kind = "target"}
       done = done + 1
       if dc.interrupted() then
@@ -862,6 +874,7 @@ function M.build(user)
     local catfile = cfg.out .. "/catalog-whl12.fits"
     survey:write_catalog(catfile, "whl12")
     rows = catalogue_rows(catfile, "whl12")
+    add_true_z(survey, rows, cfg.out .. "/catalog-truth.fits")
     say(cfg, "survey (seed %d, RA %g..%g, Dec %g..%g): %d clusters, %d in the WHL12-style catalogue %s [%s]",
       cfg.seed, cfg.ra_min, cfg.ra_max, cfg.dec_min, cfg.dec_max, survey:count(), #rows, catfile,
       util.duration(dc.now() - t0))
@@ -955,6 +968,7 @@ function M.build(user)
       u:write_catalog(udir .. "/catalog-whl12.fits", "whl12")
       u:write_catalog(udir .. "/catalog-redmapper.fits", "redmapper")
       urows = catalogue_rows(udir .. "/catalog-redmapper.fits", "redmapper")
+      add_true_z(u, urows, udir .. "/catalog-truth.fits")
       say(cfg, "unseen region (seed %d, RA %g..%g, Dec %g..%g): %d clusters, %d in the redMaPPer-style catalogue",
         cfg.seed + 1, cfg.unseen_ra_min, cfg.unseen_ra_max, cfg.unseen_dec_min, cfg.unseen_dec_max, u:count(), #urows)
       ucut = sim_cutter(cfg, u)

@@ -134,8 +134,9 @@ M.dihedral_point = dihedral_point
 
 -- Ground-truth box {ymin, xmin, ymax, xmax} of a row in its w x h image under symmetry t (0..7;
 -- true means a mirror, t = 4), or nil for a row with no target (background and hard-negative
--- tiles: kind ~= "target", or no box). With props, the box is followed by the row's z and
--- log10 n200 (NaN where unknown: not finite or <= 0), the property heads' targets.
+-- tiles: kind ~= "target", or no box). With props, the box is followed by the row's redshift (the
+-- simulator's z_true where the manifest has it, else the catalogue's z) and log10 n200 (NaN where
+-- unknown: not finite or <= 0), the property heads' targets.
 local function row_box(r, w, h, t, props)
   if (r.kind or "target") ~= "target" or r.xmin ~= r.xmin then return nil end
   if t == true then t = 4 elseif not t then t = 0 end
@@ -144,7 +145,8 @@ local function row_box(r, w, h, t, props)
   local box = {math.min(y1, y2), math.min(x1, x2), math.max(y1, y2), math.max(x1, x2)}
   if props then
     local function known(v) return type(v) == "number" and v > 0 and v < math.huge end
-    box[5] = known(r.z) and r.z or 0 / 0
+    local z = known(r.z_true) and r.z_true or r.z
+    box[5] = known(z) and z or 0 / 0
     box[6] = known(r.n200) and math.log(r.n200, 10) or 0 / 0
   end
   return box

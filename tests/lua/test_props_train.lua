@@ -28,6 +28,8 @@ local b = train.row_box(row, 64, 64, 0, true)
 assert(#b == 6 and b[1] == 20 and b[2] == 10 and b[3] == 44 and b[4] == 30 and b[5] == 0.2, "row_box with props")
 h.close(b[6], 2, 1e-12, "log10 n200")
 assert(#train.row_box(row, 64, 64, 0) == 4, "row_box without props: the box only")
+row.z_true = 0.21 -- the simulator's truth wins over the catalogue's z
+assert(train.row_box(row, 64, 64, 0, true)[5] == 0.21, "row_box takes z_true")
 local unknown = train.row_box({kind = "target", xmin = 1, ymin = 1, xmax = 9, ymax = 9, z = 0 / 0, n200 = 0}, 64, 64,
   3, true)
 assert(isnan(unknown[5]) and isnan(unknown[6]), "unknown z and n200 are NaN")

@@ -28,13 +28,14 @@ assert(half + wide.max_offset < wide.cutout_px * 0.396 / 2,
 local tw = util.config(train.defaults, train.presets.wide, "train wide", train.ranges)
 assert(tw.props == true and tw.dataset == wide.out, "train preset wide: heads on, the wide dataset")
 
--- a small build: the wide cuts and survey range, 6 clusters of a 36 deg^2 region, 500 px at 128 px
+-- a small build: the wide cuts and survey range, 12 clusters of a 36 deg^2 region (about 3 in 4 with a
+-- spectroscopic z in the simulated catalogue), 500 px at 128 px
 local dir = os.tmpname()
 os.remove(dir)
 local small = {}
 for k, v in pairs(datasets.presets.wide) do small[k] = v end
 small.out, small.ra_min, small.ra_max, small.dec_min, small.dec_max = dir .. "/wide", 140, 146, 0, 6
-small.max_clusters, small.offsets, small.background, small.hard_negatives, small.unseen = 6, 1, 0, 0, false
+small.max_clusters, small.offsets, small.background, small.hard_negatives, small.unseen = 12, 1, 0, 0, false
 small.cutout_px, small.image_px, small.max_offset, small.box_kpc = 500, 128, 30, 60
 small.quiet, small.seed = true, 4
 datasets.build(small)
@@ -50,7 +51,25 @@ assert(nspec > 20, nspec .. " spectroscopic redshifts")
 assert(zmax > 0.45 and zmax <= 0.5, string.format("the survey reaches z = %.3f (the default stops at %g)", zmax, sd.z_max))
 assert(zmin >= 0.05, "survey z from 0.05, got " .. zmin)
 local rows = manifest.read(small.out)
-assert(#rows == 6, #rows .. " rows")
+assert(#rows == 12, #rows .. " rows")
+-- every target carries the simulator's true z (catalog-truth.fits, by sim_id through the WHL12-style
+-- catalogue's name): the catalogue's z equals it where spectroscopic, scatters about it elsewhere
+local truth = dc.catalog_read(small.out .. "/catalog-truth.fits")
+local true_z, sim_of, spec = {}, {}, {}
+for k = 1, truth.nrows do true_z[math.tointeger(truth.cols.sim_id[k])] = truth.cols.z[k] end
+for k = 1, cat.nrows do
+  local sid = math.tointeger(cat.cols.sim_id[k])
+  sim_of[cat.cols.WHL[k]], spec[sid] = sid, cat.cols.zsp[k]
+end
+local n_phot = 0
+for _, r in ipairs(rows) do
+  local sid = assert(sim_of[r.id], "manifest id " .. r.id .. " is not in the catalogue")
+  h.close(r.z_true, true_z[sid], 1e-9, r.id .. ": z_true against the truth (manifest: 10 digits)")
+  if spec[sid] == spec[sid] then h.close(r.z, r.z_true, 1e-9, r.id .. ": spectroscopic z against the truth") end
+  assert(math.abs(r.z - r.z_true) < 5 * 0.018 * (1 + r.z_true), r.id .. ": catalogue z far from the truth")
+  if math.abs(r.z - r.z_true) > 1e-6 then n_phot = n_phot + 1 end
+end
+assert(n_phot > 0, "no photometric redshift among the rows: z_true is not tested against z")
 local beyond = 0
 for _, r in ipairs(rows) do
   assert(r.z > 0.05 and r.z < 0.5 and r.n200 >= 10, string.format("row %s: z %g N200 %g outside the cuts", r.id, r.z, r.n200))
