@@ -61,6 +61,13 @@ end
 
 local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
 
+-- The rows with a finite value at key.
+local function rows_with(rows, key)
+  local out = {}
+  for _, r in ipairs(rows) do if finite(r[key]) then out[#out + 1] = r end end
+  return out
+end
+
 -- Median of a list of numbers (the mean of the two middle values for an even count); NaN if empty.
 function M.median(v)
   local s = {}
@@ -271,6 +278,141 @@ function M.selection_table(sel, opts)
   }
 end
 
+-- ------------------------------------------------------------------ from an evaluation
+
+-- The inputs of M.metrics and M.selection from lua/evaluate.lua's detections (detect_rows: per
+-- image {row, dets}, a detection with z / richness when the model has property heads) and its
+-- score result (the one-to-one matching: result.preds[i].truth, in the order evaluate.score built
+-- them: the target rows' truths in image order, the detections in image then list order).
+-- threshold: default the result's best. The true z is the manifest's z_true where known (the
+-- simulator's), else its z; the true N200 its n200. Returns matched (for M.metrics: every matched
+-- detection above the threshold), truth and detections (for M.selection), threshold.
+function M.from_evaluation(detected, result, threshold)
+  threshold = threshold or result.rows[result.best].threshold
+  local truth, dets = {}, {}
+  for _, d in ipairs(detected) do
+    local r = d.row
+    if (r.kind or "target") == "target" then
+      truth[#truth + 1] = {z = finite(r.z_true) and r.z_true or r.z, n200 = r.n200}
+    end
+    for _, p in ipairs(d.dets) do
+      dets[#dets + 1] = {score = p.score, z_est = p.z, n200_est = p.richness}
+    end
+  end
+  if #dets ~= #result.preds then
+    error(string.format("props.from_evaluation: %d detections but %d matched predictions: not the same evaluation",
+      #dets, #result.preds), 2)
+  end
+  local matched = {}
+  for i, p in ipairs(result.preds) do
+    local d = dets[i]
+    d.matched = p.truth ~= nil
+    if p.truth then
+      local t = truth[p.truth]
+      if not t then error(string.format("props.from_evaluation: prediction %d matched truth %d of %d", i, p.truth,
+        #truth), 2) end
+      t.score = p.score
+      if p.score > threshold then
+        matched[#matched + 1] = {z = t.z, z_est = d.z_est, n200 = t.n200, n200_est = d.n200_est, score = p.score}
+      end
+    end
+  end
+  return {matched = matched, truth = truth, detections = dets, threshold = threshold}
+end
+
+-- ------------------------------------------------------------------ figures
+
+local function title_sim(t, simulated) return simulated and t .. " (simulated data)" or t end
+
+-- Estimated against true redshift, and the residual dz/(1+z) against the true z (outlier cut
+-- dashed), for matched rows {z, z_est}; file: PNG path. Returns the file.
+function M.plot_redshift(file, rows, opts)
+  local simulated = need_simulated(opts, "props.plot_redshift")
+  local o = util.config(M.defaults, opts, "props.plot_redshift", M.ranges)
+  local zt, ze, res = {}, {}, {}
+  for _, r in ipairs(rows) do
+    if finite(r.z) and finite(r.z_est) then
+      zt[#zt + 1], ze[#ze + 1], res[#res + 1] = r.z, r.z_est, (r.z_est - r.z) / (1 + r.z)
+    end
+  end
+  if #zt == 0 then error("props.plot_redshift: no matched cluster with a redshift estimate", 2) end
+  local lo, hi = math.min(table.unpack(zt)), math.max(table.unpack(zt))
+  for _, v in ipairs(ze) do lo, hi = math.min(lo, v), math.max(hi, v) end
+  local m = M.redshift_metrics(rows_with(rows, "z_est"), {outlier = o.outlier})
+  return require("deepcee").plot{file = file, width = 1200, height = 560, cols = 2, panels = {
+    {title = title_sim(string.format("Redshift: %d clusters, sigma_NMAD %.4f, bias %.4f", m.n, m.sigma_nmad, m.bias),
+      simulated), xlabel = "true z", ylabel = "estimated z", square = true, legend = "top-left",
+     series = {{x = {lo, hi}, y = {lo, hi}, style = "line", color = "grey", label = "1:1"},
+               {x = zt, y = ze, style = "points", color = "blue", label = "matched clusters"}}},
+    {title = title_sim(string.format("Residuals: %.1f %% beyond %g", 100 * m.outlier_fraction, o.outlier), simulated),
+     xlabel = "true z", ylabel = "dz / (1 + z)", legend = "none",
+     series = {{x = zt, y = res, style = "points", color = "blue"}},
+     lines = {{y = 0}, {y = o.outlier, label = string.format("+%g", o.outlier)},
+              {y = -o.outlier, label = string.format("-%g", o.outlier)}}},
+  }}
+end
+
+-- Estimated against true N200 (log-log over a decade or more, 1:1 line) and the residual in dex
+-- against the true z.
+function M.plot_richness(file, rows, opts)
+  local simulated = need_simulated(opts, "props.plot_richness")
+  local nt, ne, zt, res = {}, {}, {}, {}
+  for _, r in ipairs(rows) do
+    if finite(r.n200) and finite(r.n200_est) and r.n200 > 0 and r.n200_est > 0 then
+      nt[#nt + 1], ne[#ne + 1] = r.n200, r.n200_est
+      zt[#zt + 1], res[#res + 1] = r.z, math.log(r.n200_est / r.n200, 10)
+    end
+  end
+  if #nt == 0 then error("props.plot_richness: no matched cluster with a richness estimate", 2) end
+  local lo, hi = math.min(table.unpack(nt)), math.max(table.unpack(nt))
+  for _, v in ipairs(ne) do lo, hi = math.min(lo, v), math.max(hi, v) end
+  local m = M.richness_metrics(rows_with(rows, "n200_est"))
+  local logs = hi / lo >= 10 -- log axes over less than a decade would show no labelled tick
+  return require("deepcee").plot{file = file, width = 1200, height = 560, cols = 2, panels = {
+    {title = title_sim(string.format("Richness: %d clusters, scatter %.3f dex, bias %.3f dex", m.n, m.scatter, m.bias),
+      simulated), xlabel = "true N200", ylabel = "estimated N200", xlog = logs, ylog = logs, square = true,
+     legend = "top-left",
+     series = {{x = {lo, hi}, y = {lo, hi}, style = "line", color = "grey", label = "1:1"},
+               {x = nt, y = ne, style = "points", color = "vermillion", label = "matched clusters"}}},
+    {title = title_sim("Richness residuals against redshift", simulated), xlabel = "true z",
+     ylabel = "log10 (N200 est / true)", legend = "none",
+     series = {{x = zt, y = res, style = "points", color = "vermillion"}}, lines = {{y = 0}}},
+  }}
+end
+
+-- Completeness and purity against redshift, one line per N200 bin (the selection function's
+-- (z, N200) grid as curves); empty bins are left out of their curve.
+function M.plot_selection(file, sel, opts)
+  local simulated = need_simulated(opts, "props.plot_selection")
+  local nn = #sel.n200_edges - 1
+  local function curves(key)
+    local out = {}
+    for j = 1, nn do
+      local x, y = {}, {}
+      for i = 1, #sel.z_edges - 1 do
+        local c = sel.cells[(i - 1) * nn + j]
+        if c[key] == c[key] then x[#x + 1], y[#y + 1] = 0.5 * (c.z_lo + c.z_hi), c[key] end
+      end
+      if #x > 0 then
+        out[#out + 1] = {x = x, y = y, style = "linepoints",
+          label = string.format("%g <= N200 < %g", sel.n200_edges[j], sel.n200_edges[j + 1])}
+      end
+    end
+    return out
+  end
+  local panels = {}
+  for _, p in ipairs({{"completeness", "true z"}, {"purity", "estimated z"}}) do
+    local s = curves(p[1])
+    if #s > 0 then
+      panels[#panels + 1] = {title = title_sim(string.format("%s%s at threshold %g", p[1]:sub(1, 1):upper(),
+        p[1]:sub(2), sel.threshold), simulated), xlabel = p[2], ylabel = p[1], ymin = 0, ymax = 1.05,
+        xmin = sel.z_edges[1], xmax = sel.z_edges[#sel.z_edges], series = s, legend = "bottom-left"}
+    end
+  end
+  if #panels == 0 then error("props.plot_selection: every bin is empty", 2) end
+  return require("deepcee").plot{file = file, width = 600 * #panels, height = 520, cols = #panels, panels = panels}
+end
+
 -- Write <dir>/props_metrics.{txt,csv,json} and, with sel, <dir>/selection.{txt,csv,json} (each file
 -- atomic, through report.write_table). Returns the tables.
 function M.write(dir, m, sel, opts)
@@ -283,6 +425,39 @@ function M.write(dir, m, sel, opts)
     report.write_table(s, dir)
   end
   return t, s
+end
+
+-- Everything of one evaluated set (lua/evaluate.lua's detections and score result) whose model
+-- has property heads: the metrics and the selection function at the threshold (default the
+-- result's best) as tables, and the figures <name>_redshift.png, <name>_richness.png,
+-- <name>_selection.png in dir. opts: name ("test"), threshold, simulated (required), and the keys
+-- of M.defaults. Returns {metrics, selection, tables = {metrics, selection}, figures = {...}}, or nil
+-- when no detection carries estimates (a model without heads).
+function M.write_evaluation(dir, detected, result, opts)
+  opts = opts or {}
+  local name, threshold = opts.name or "test", opts.threshold
+  local rest = {}
+  for k, v in pairs(opts) do if k ~= "name" and k ~= "threshold" then rest[k] = v end end
+  need_simulated(rest, "props.write_evaluation")
+  local ev = M.from_evaluation(detected, result, threshold)
+  local any = false
+  for _, d in ipairs(ev.detections) do any = any or finite(d.z_est) end
+  if not any then return nil end
+  rest.threshold = ev.threshold
+  local m = M.metrics(ev.matched, rest)
+  local sel = M.selection(ev.truth, ev.detections, rest)
+  local t, st = M.write(dir, m, sel, rest)
+  local figures = {}
+  if m.redshift.n > 0 then
+    figures.redshift = M.plot_redshift(dir .. "/" .. name .. "_redshift.png", ev.matched, rest)
+  end
+  if m.richness.n > 0 then
+    figures.richness = M.plot_richness(dir .. "/" .. name .. "_richness.png", ev.matched, rest)
+  end
+  local filled = false
+  for _, c in ipairs(sel.cells) do filled = filled or c.n_true > 0 or c.n_det > 0 end
+  if filled then figures.selection = M.plot_selection(dir .. "/" .. name .. "_selection.png", sel, rest) end
+  return {metrics = m, selection = sel, tables = {metrics = t, selection = st}, figures = figures}
 end
 
 return M
