@@ -20,7 +20,8 @@
 --     detections of the bin, detections binned by their ESTIMATED z and n200 (false positives have
 --     no truth), so purity needs estimates; detections without finite estimates are counted in
 --     `unbinned` and left out of the bins.
---   Bins are half-open [lo, hi); values outside every bin are counted in `outside`. A bin with no
+--   Bins are half-open [lo, hi); values outside every bin are counted in `outside`, true clusters
+--   without a finite z or N200 (a redMaPPer-style catalogue has no N200) in `unbinned_true`. A bin with no
 --   members has completeness (or purity) NaN ("n/a" in the text table, empty in CSV, null in JSON).
 local util = require("deepcee_util")
 
@@ -32,6 +33,8 @@ M.defaults = {
   z_edges = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5}, -- selection function: redshift bin edges (increasing)
   n200_edges = {10, 20, 40, 80, 1000},      -- selection function: N200 bin edges (increasing, > 0)
   simulated = util.optional("boolean"),     -- required by the table and file writers
+  name = "test",                            -- file name part: <name>_props.*, <name>_selection.*, figures
+  what = "test set",                        -- the evaluated set, in the report's text
 }
 M.ranges = {outlier = {1e-9, 10}, threshold = {0, 1}}
 
@@ -157,8 +160,8 @@ end
 -- the score of the detection matched to it (nil or NaN when none matched); detections =
 -- {{score, matched (boolean: it matched a true cluster), z_est, n200_est}}: every detection.
 -- Returns {threshold, z_edges, n200_edges, cells = {{z_lo, z_hi, n200_lo, n200_hi, n_true, n_found,
--- completeness, n_det, n_matched, purity}} (z outer, n200 inner), outside_true, outside_det,
--- unbinned_det, n_true, n_det}.
+-- completeness, n_det, n_matched, purity}} (z outer, n200 inner), outside_true, unbinned_true,
+-- outside_det, unbinned_det, n_true, n_det}.
 function M.selection(truth, detections, opts)
   local o = options(opts, "props.selection")
   local nz, nn = #o.z_edges - 1, #o.n200_edges - 1
@@ -170,14 +173,12 @@ function M.selection(truth, detections, opts)
     end
   end
   local out = {threshold = o.threshold, z_edges = o.z_edges, n200_edges = o.n200_edges, cells = cells,
-               outside_true = 0, outside_det = 0, unbinned_det = 0, n_true = #truth, n_det = 0}
-  for k, t in ipairs(truth) do
-    if not (finite(t.z) and finite(t.n200)) then
-      error(string.format("props.selection: true cluster %d has z=%s n200=%s (both must be finite)", k,
-        tostring(t.z), tostring(t.n200)), 2)
-    end
+               outside_true = 0, unbinned_true = 0, outside_det = 0, unbinned_det = 0, n_true = #truth, n_det = 0}
+  for _, t in ipairs(truth) do
     local i, j = bin_of(o.z_edges, t.z), bin_of(o.n200_edges, t.n200)
-    if i and j then
+    if not (finite(t.z) and finite(t.n200)) then
+      out.unbinned_true = out.unbinned_true + 1
+    elseif i and j then
       local c = cells[(i - 1) * nn + j]
       c.n_true = c.n_true + 1
       if finite(t.score) and t.score > o.threshold then c.n_found = c.n_found + 1 end
@@ -229,11 +230,12 @@ end
 -- format_csv, format_json), one row per property.
 function M.metrics_table(m, opts)
   local simulated = need_simulated(opts, "props.metrics_table")
+  local name = util.config(M.defaults, opts, "props.metrics_table", M.ranges).name
   local z, r = m.redshift, m.richness
   local title = "Cluster property metrics on matched true positives"
   if simulated then title = title .. " (simulated data)" end
   return {
-    name = "props_metrics", title = title, simulated = simulated,
+    name = name .. "_props", title = title, simulated = simulated,
     columns = {
       {key = "property", head = "property", align = "left"},
       {key = "n", head = "n"},
@@ -256,6 +258,7 @@ end
 -- The selection function (M.selection's result) as a report table, one row per (z, N200) bin.
 function M.selection_table(sel, opts)
   local simulated = need_simulated(opts, "props.selection_table")
+  local name = util.config(M.defaults, opts, "props.selection_table", M.ranges).name
   local title = string.format("Selection function at threshold %g", sel.threshold)
   if simulated then title = title .. " (simulated data)" end
   local notes = {"Completeness: true clusters binned by true z and N200; purity: detections binned by "
@@ -264,8 +267,11 @@ function M.selection_table(sel, opts)
     notes[#notes + 1] = string.format("Outside every bin: %d true clusters, %d detections; %d detections without "
       .. "estimates.", sel.outside_true, sel.outside_det, sel.unbinned_det)
   end
+  if sel.unbinned_true > 0 then
+    notes[#notes + 1] = string.format("%d true clusters without a known z or N200 are not binned.", sel.unbinned_true)
+  end
   return {
-    name = "selection", title = title, simulated = simulated,
+    name = name .. "_selection", title = title, simulated = simulated,
     columns = {
       {key = "z_lo", head = "z from"}, {key = "z_hi", head = "z to"},
       {key = "n200_lo", head = "N200 from"}, {key = "n200_hi", head = "N200 to"},
@@ -413,8 +419,8 @@ function M.plot_selection(file, sel, opts)
   return require("deepcee").plot{file = file, width = 600 * #panels, height = 520, cols = #panels, panels = panels}
 end
 
--- Write <dir>/props_metrics.{txt,csv,json} and, with sel, <dir>/selection.{txt,csv,json} (each file
--- atomic, through report.write_table). Returns the tables.
+-- Write <dir>/<name>_props.{txt,csv,json} and, with sel, <dir>/<name>_selection.{txt,csv,json}
+-- (name: opts.name, default "test"; each file atomic, through report.write_table). Returns the tables.
 function M.write(dir, m, sel, opts)
   local report = require("report")
   local t = M.metrics_table(m, opts)
@@ -429,35 +435,51 @@ end
 
 -- Everything of one evaluated set (lua/evaluate.lua's detections and score result) whose model
 -- has property heads: the metrics and the selection function at the threshold (default the
--- result's best) as tables, and the figures <name>_redshift.png, <name>_richness.png,
--- <name>_selection.png in dir. opts: name ("test"), threshold, simulated (required), and the keys
--- of M.defaults. Returns {metrics, selection, tables = {metrics, selection}, figures = {...}}, or nil
--- when no detection carries estimates (a model without heads).
+-- result's best, not M.defaults' 0.5) as tables, and the figures <name>_redshift.png,
+-- <name>_richness.png, <name>_selection.png in dir. opts: the keys of M.defaults (simulated
+-- required). Returns {metrics, selection, tables, figures, section (for report.write_run: title,
+-- text, tables, plots, metrics)}, or nil when no detection carries estimates (a model without heads).
 function M.write_evaluation(dir, detected, result, opts)
-  opts = opts or {}
-  local name, threshold = opts.name or "test", opts.threshold
-  local rest = {}
-  for k, v in pairs(opts) do if k ~= "name" and k ~= "threshold" then rest[k] = v end end
-  need_simulated(rest, "props.write_evaluation")
-  local ev = M.from_evaluation(detected, result, threshold)
+  local o = util.config(M.defaults, opts, "props.write_evaluation", M.ranges)
+  need_simulated(opts, "props.write_evaluation")
+  local ev = M.from_evaluation(detected, result, (opts or {}).threshold)
   local any = false
   for _, d in ipairs(ev.detections) do any = any or finite(d.z_est) end
   if not any then return nil end
-  rest.threshold = ev.threshold
-  local m = M.metrics(ev.matched, rest)
-  local sel = M.selection(ev.truth, ev.detections, rest)
-  local t, st = M.write(dir, m, sel, rest)
-  local figures = {}
+  o.threshold = ev.threshold
+  local m = M.metrics(ev.matched, o)
+  local sel = M.selection(ev.truth, ev.detections, o)
+  local t, st = M.write(dir, m, sel, o)
+  local figures, plots = {}, {}
+  local function figure(key, fn, data, caption)
+    local file = o.name .. "_" .. key .. ".png"
+    figures[key] = fn(dir .. "/" .. file, data, o)
+    plots[#plots + 1] = {file = file, caption = caption}
+  end
   if m.redshift.n > 0 then
-    figures.redshift = M.plot_redshift(dir .. "/" .. name .. "_redshift.png", ev.matched, rest)
+    figure("redshift", M.plot_redshift, ev.matched, "Estimated against true redshift and residuals dz/(1+z), "
+      .. o.what)
   end
   if m.richness.n > 0 then
-    figures.richness = M.plot_richness(dir .. "/" .. name .. "_richness.png", ev.matched, rest)
+    figure("richness", M.plot_richness, ev.matched, "Estimated against true N200 and residuals in dex, " .. o.what)
   end
   local filled = false
   for _, c in ipairs(sel.cells) do filled = filled or c.n_true > 0 or c.n_det > 0 end
-  if filled then figures.selection = M.plot_selection(dir .. "/" .. name .. "_selection.png", sel, rest) end
-  return {metrics = m, selection = sel, tables = {metrics = t, selection = st}, figures = figures}
+  if filled then
+    figure("selection", M.plot_selection, sel, "Completeness and purity against redshift per N200 bin, " .. o.what)
+  end
+  local z, r = m.redshift, m.richness
+  local text = string.format("At the %g %% threshold, %d matched clusters of the %s: sigma_NMAD(dz/(1+z)) = %s, "
+    .. "bias (median) = %s, outliers (|dz|/(1+z) > %g) = %s; richness scatter = %s dex, bias = %s dex (%d with "
+    .. "N200).", 100 * ev.threshold, z.n, o.what, num(z.sigma_nmad), num(z.bias), z.outlier,
+    num(z.outlier_fraction), num(r.scatter), num(r.bias), r.n)
+  if o.simulated then text = text .. " Simulated data." end
+  local section = {name = o.name .. "_props", title = "Cluster properties: " .. o.what, text = {text},
+    tables = {t, st}, plots = plots,
+    metrics = {threshold = ev.threshold, n_z = z.n, sigma_nmad = z.sigma_nmad, z_bias = z.bias,
+      z_outlier_fraction = z.outlier_fraction, n_richness = r.n, richness_scatter_dex = r.scatter,
+      richness_bias_dex = r.bias}}
+  return {metrics = m, selection = sel, tables = {metrics = t, selection = st}, figures = figures, section = section}
 end
 
 return M

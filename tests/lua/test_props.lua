@@ -123,7 +123,7 @@ os.remove(dir)
 util.mkdir(dir)
 expect_error(function() props.write(dir, m, sel) end, "simulated")
 props.write(dir, m, sel, {simulated = true})
-local csv = h.read(dir .. "/props_metrics.csv")
+local csv = h.read(dir .. "/test_props.csv")
 local lines = {}
 for l in csv:gmatch("[^\n]+") do lines[#lines + 1] = l end
 assert(lines[1] == "property,n,scatter,bias,mean,outlier_fraction,std,simulated", lines[1])
@@ -134,16 +134,16 @@ assert(f[1] == "dz/(1+z)" and tonumber(f[2]) == 5, lines[2])
 close(tonumber(f[3]), 1.4826 * 0.02, 1e-12, "CSV sigma_NMAD")
 close(tonumber(f[6]), 0.2, 1e-12, "CSV outlier fraction")
 assert(f[8] == "1", "CSV says simulated")
-local txt = h.read(dir .. "/props_metrics.txt")
+local txt = h.read(dir .. "/test_props.txt")
 assert(txt:find("simulated data", 1, true), "text table labelled simulated")
-local json = h.read(dir .. "/selection.json")
+local json = h.read(dir .. "/test_selection.json")
 assert(json:find('"completeness": null', 1, true), "empty cells are null in JSON")
 assert(json:find('"n_true": 3', 1, true), json)
-local scsv = h.read(dir .. "/selection.csv")
+local scsv = h.read(dir .. "/test_selection.csv")
 local srows = 0
 for _ in scsv:gmatch("[^\n]+") do srows = srows + 1 end
-assert(srows == 5, "selection.csv: a header and 4 cells, got " .. srows)
-assert(h.read(dir .. "/selection.txt"):find("Outside every bin: 2 true clusters, 1 detections; 1 detections", 1, true))
+assert(srows == 5, "test_selection.csv: a header and 4 cells, got " .. srows)
+assert(h.read(dir .. "/test_selection.txt"):find("Outside every bin: 2 true clusters, 1 detections; 1 detections", 1, true))
 for name in io.popen("ls -a " .. dir):lines() do
   assert(not name:find("%.tmp"), "temporary left: " .. name)
 end
@@ -159,7 +159,12 @@ expect_error(function() props.selection({}, {}, {z_edges = {0.1, 0.1}}) end, "z_
 expect_error(function() props.selection({}, {}, {z_edges = {0.1}}) end, "at least 2 edges")
 expect_error(function() props.selection({}, {}, {n200_edges = {0, 10}}) end, "n200_edges must be positive")
 expect_error(function() props.selection({}, {}, {z_edges = {0, nan}}) end, "z_edges[2]")
-expect_error(function() props.selection({{z = nan, n200 = 10}}, {}) end, "true cluster 1")
+-- true clusters without a known z or N200 are counted apart, not binned
+local ub = props.selection({{z = nan, n200 = 10, score = 0.9}, {z = 0.15, n200 = nan}, {z = 0.15, n200 = 15}}, {})
+assert(ub.unbinned_true == 2 and ub.n_true == 3 and ub.outside_true == 0, "unbinned true clusters")
+local cell = 0
+for _, c in ipairs(ub.cells) do cell = cell + c.n_true end
+assert(cell == 1, "one binned true cluster, got " .. cell)
 expect_error(function() props.selection({}, {{score = nan}}) end, "detection 1")
 
 print("props: ok")

@@ -70,11 +70,18 @@ local out = props.write_evaluation(dir, detected, result, {threshold = 0.5, simu
   z_edges = {0, 0.25, 0.5}, n200_edges = {10, 25, 50}})
 close(out.metrics.redshift.sigma_nmad, m.redshift.sigma_nmad, 0, "write_evaluation metrics")
 assert(out.selection.cells[4].n_true == 2)
-for _, f in ipairs({"props_metrics.csv", "props_metrics.json", "selection.csv", "t_redshift.png", "t_richness.png",
+for _, f in ipairs({"t_props.csv", "t_props.json", "t_selection.csv", "t_redshift.png", "t_richness.png",
     "t_selection.png"}) do
   assert(util.exists(dir .. "/" .. f), "missing " .. f)
 end
 assert(h.read(dir .. "/t_redshift.png"):sub(1, 4) == "\137PNG", "the redshift figure is a PNG")
+-- the report section (report.write_run): its text, tables, figures and metrics
+local sec = out.section
+assert(sec.text[1]:find(string.format("sigma_NMAD(dz/(1+z)) = %.4f", m.redshift.sigma_nmad), 1, true)
+  and sec.text[1]:find("Simulated data", 1, true), sec.text[1])
+assert(#sec.tables == 2 and #sec.plots == 3 and sec.plots[1].file == "t_redshift.png", "section tables and plots")
+close(sec.metrics.sigma_nmad, m.redshift.sigma_nmad, 0, "section metric")
+close(sec.metrics.threshold, 0.5, 0, "section threshold")
 -- detections without estimates (a model without heads): nothing to write
 for _, d in ipairs(detected) do for _, p in ipairs(d.dets) do p.z, p.richness = nil, nil end end
 assert(props.write_evaluation(dir .. "/none", detected, result, {simulated = true}) == nil, "no estimates: nil")
