@@ -137,12 +137,13 @@ function M.richness_metrics(rows)
 end
 
 -- Both sets of metrics from one list of matched clusters {z, z_est, n200, n200_est}; rows lacking
--- an estimate (NaN or nil z_est / n200_est) are left out of that property's metrics only.
+-- an estimate or a truth (NaN or nil; a redMaPPer-style catalogue has no N200) are left out of that
+-- property's metrics only.
 function M.metrics(rows, opts)
   local zr, nr = {}, {}
   for _, r in ipairs(rows) do
-    if finite(r.z_est) then zr[#zr + 1] = r end
-    if finite(r.n200_est) then nr[#nr + 1] = r end
+    if finite(r.z_est) and finite(r.z) then zr[#zr + 1] = r end
+    if finite(r.n200_est) and finite(r.n200) then nr[#nr + 1] = r end
   end
   local o = util.config(M.defaults, opts, "props.metrics", M.ranges)
   return {redshift = M.redshift_metrics(zr, {outlier = o.outlier}), richness = M.richness_metrics(nr)}

@@ -60,8 +60,9 @@ close(rm.std, math.sqrt(0.0875 / 3), 1e-12, "richness std (dex)")
 local both = {}
 for i = 1, 4 do both[i] = {z = zt[i], z_est = zrows[i].z_est, n200 = nt[i], n200_est = nrows[i].n200_est} end
 both[5] = {z = zt[5], z_est = zrows[5].z_est, n200 = 30, n200_est = nan}
+both[6] = {z = nan, z_est = 0.3, n200 = nan, n200_est = 20} -- no truth (a redMaPPer-style catalogue has no N200)
 local m = props.metrics(both)
-assert(m.redshift.n == 5 and m.richness.n == 4)
+assert(m.redshift.n == 5 and m.richness.n == 4, string.format("metrics on %d and %d rows", m.redshift.n, m.richness.n))
 close(m.redshift.sigma_nmad, zm.sigma_nmad, 0, "metrics: redshift")
 close(m.richness.scatter, rm.scatter, 0, "metrics: richness")
 
