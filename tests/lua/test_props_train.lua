@@ -144,6 +144,23 @@ local oldcat = dc.catalog_read(dir .. "/det-old/candidates.fits")
 assert(not table.concat(oldcat.names, ","):find("z", 1, true) and old[1].z == nil, "property columns without heads")
 assert(h.read(dir .. "/det-old/candidates.reg"):find("text={C001}", 1, true), "DS9 text of a plain catalogue")
 
+-- TTA fusion (detect.fuse) carries the properties as score-weighted means, richness through its log:
+-- scores 0.8 and 0.4 -> weights 2/3, 1/3: z = (2 * 0.1 + 0.4) / 3 = 0.2, log10 N200 = (2 * 1 + 2) / 3
+local fused = detect.fuse({
+  {{score = 0.8, box = {0, 0, 10, 10}, z = 0.1, z_err = 0.03, richness = 10, richness_err = 0.3}},
+  {{score = 0.4, box = {0, 0, 10, 10}, z = 0.4, z_err = 0.06, richness = 100, richness_err = 0.6}},
+}, 0.5)
+assert(#fused == 1, "one fused candidate")
+h.close(fused[1].z, 0.2, 1e-12, "fused z")
+h.close(fused[1].z_err, 0.04, 1e-12, "fused z_err")
+h.close(fused[1].richness, 10 ^ (4 / 3), 1e-9, "fused richness (geometric)")
+h.close(fused[1].richness_err, 0.4, 1e-12, "fused richness_err")
+local single = detect.fuse({{{score = 0.8, box = {0, 0, 10, 10}, z = 0.1, z_err = 0.03, richness = 10,
+  richness_err = 0.3}}}, 0.5)
+assert(single[1].z == 0.1 and single[1].richness == 10, "one pass keeps its properties")
+assert(detect.fuse({{{score = 0.8, box = {0, 0, 10, 10}}}, {{score = 0.4, box = {0, 0, 10, 10}}}}, 0.5)[1].z == nil,
+  "no properties without heads")
+
 -- bad keys
 expect_error(function() train.run(with({out = dir .. "/bad", props = true, w_zz = 1})) end, "unknown key 'w_zz'")
 expect_error(function() train.run(with({out = dir .. "/bad", props = true, w_z = -1})) end, "w_z=-1 is out of range")
