@@ -21,8 +21,9 @@
 --     no truth), so purity needs estimates; detections without finite estimates are counted in
 --     `unbinned` and left out of the bins.
 --   Bins are half-open [lo, hi); values outside every bin are counted in `outside`, true clusters
---   without a finite z or N200 (a redMaPPer-style catalogue has no N200) in `unbinned_true`. A bin with no
---   members has completeness (or purity) NaN ("n/a" in the text table, empty in CSV, null in JSON).
+--   without a finite z or N200 (a redMaPPer-style catalogue has no N200) in `unbinned_true`. A bin
+--   with no members has completeness (or purity) NaN ("n/a" in the text table, empty in CSV, null
+--   in JSON).
 local util = require("deepcee_util")
 
 local M = {}
