@@ -66,6 +66,9 @@ M.defaults = {
   -- clusters passing the paper's cuts, about the paper's 497)
   ra_min = survey_defaults.ra_min, ra_max = survey_defaults.ra_max,
   dec_min = survey_defaults.dec_min, dec_max = survey_defaults.dec_max,
+  -- the survey's redshift range (source = "sim", both regions); the simulator's default covers
+  -- the paper's cuts, the wide preset widens it to reach z = 0.5
+  survey_z_min = survey_defaults.z_min, survey_z_max = survey_defaults.z_max,
   -- source = "files"
   catalog = "",               -- catalogue file (FITS or CSV)
   catalog_format = "auto",    -- auto, whl12, redmapper, canonical
@@ -131,6 +134,7 @@ M.defaults = {
 local SEED = {0, 2 ^ 53, "integer"}
 M.ranges = {
   seed = SEED, ra_min = {0, 360}, ra_max = {0, 360}, dec_min = {-90, 90}, dec_max = {-90, 90},
+  survey_z_min = {0.006, 1.49}, survey_z_max = {0.006, 1.49},
   cut_z_min = {0, 10}, cut_z_max = {0, 10}, cut_n200_min = {0, 1e6}, cut_richness_min = {0, 1e6},
   cut_dec_min = {-90, 90}, max_clusters = {0, 1e7, "integer"}, offsets = {1, 1000, "integer"},
   cutout_px = {16, 20000, "integer"}, max_offset = {0, 3600}, image_px = {16, 8192, "integer"},
@@ -153,6 +157,14 @@ M.presets = {
   -- teach it that most tiles of a field hold nothing
   demo = {out = "data/demo", ra_min = 140, ra_max = 210, cutout_px = 1000, image_px = 256,
     max_offset = 135, background = 300, hard_negatives = 300},
+  -- issue 10: beyond the paper's window, so that redshift and richness estimates mean something:
+  -- 0.05 < z < 0.5 and N200 >= 10 from a survey drawn over 0.05 < z < 0.5, 300 clusters of the demo
+  -- region. The 250 kpc half-box is 259" at z = 0.05 (41" at z = 0.5), so the cut-outs are 2000 px
+  -- (792") with the demo's 135" offsets: the box stays inside at the lowest z (259 + 135 < 396");
+  -- written at 512 px, the demo's 3.9 input pixels per network pixel (z = 0.5 boxes are 53 px)
+  wide = {out = "data/wide", ra_min = 140, ra_max = 210, cutout_px = 2000, image_px = 512, max_offset = 135,
+    background = 300, hard_negatives = 300, max_clusters = 300, cut_z_min = 0.05, cut_z_max = 0.5,
+    cut_n200_min = 10, survey_z_max = 0.5},
 }
 
 -- ---------------------------------------------------------------- helpers
@@ -252,6 +264,18 @@ end
 -- Manifest geometry from the target's position (tx, ty) in an n x n cut-out (0-based pixel
 -- centres, y up) whose pixels are src_scale arcsec: the true centre and the box, continuous
 -- output-pixel coordinates (see the top).
+-- The simulator's true redshift of each catalogue row, as z_true (issue 10): the WHL12-style z is
+-- photometric (scatter 0.018 (1 + z)) where the catalogue has no spectroscopic one, and the
+-- redMaPPer-style Z_LAMBDA likewise, so the property heads train and are scored on the truth.
+-- Written through the survey's truth catalogue (file, beside the other catalogues), read by sim_id.
+local function add_true_z(survey, rows, file)
+  survey:write_catalog(file, "truth")
+  local t = dc.catalog_read(file)
+  local z = {}
+  for k = 1, t.nrows do z[math.tointeger(t.cols.sim_id[k])] = t.cols.z[k] end
+  for _, r in ipairs(rows) do r.z_true = r.sim_id and z[r.sim_id] or nan end
+end
+
 local function label(cfg, n, tx, ty, src_scale, z)
   local s = cfg.image_px
   local f = s / n
@@ -702,8 +726,8 @@ local function make_images(cfg, folder, clusters, offsets, cut, simulated, what)
       if have then reused = reused + 1 end
       local b = label(cfg, g.n, g.tx, g.ty, g.src_scale, row.z)
       out[#out + 1] = {file = file, split = row.split, id = row.id, ra = row.ra, dec = row.dec, z = row.z,
-        richness = row.richness, n200 = row.n200, bcg_rmag = row.bcg_rmag, ymin = b.ymin, xmin = b.xmin,
-        ymax = b.ymax, xmax = b.xmax, cx = b.cx, cy = b.cy, img_ra = g.img_ra, img_dec = g.img_dec,
+        z_true = row.z_true, richness = row.richness, n200 = row.n200, bcg_rmag = row.bcg_rmag, ymin = b.ymin,
+        xmin = b.xmin, ymax = b.ymax, xmax = b.xmax, cx = b.cx, cy = b.cy, img_ra = g.img_ra, img_dec = g.img_dec,
         scale = b.scale, offset_x = b.offset_x, offset_y = b.offset_y, simulated = simulated, kind = "target"}
       done = done + 1
       if dc.interrupted() then
@@ -733,6 +757,8 @@ local function config_text(cfg)
   if cfg.background == 0 then keep.background = nil end
   if cfg.hard_negatives == 0 then keep.hard_negatives = nil end
   if cfg.mined == "" then keep.mined = nil end
+  if cfg.survey_z_min == survey_defaults.z_min then keep.survey_z_min = nil end
+  if cfg.survey_z_max == survey_defaults.z_max then keep.survey_z_max = nil end
   for _, k in ipairs({"vary", "confounders", "artefacts"}) do
     if cfg[k] == false or cfg.source ~= "sim" then keep[k] = nil end
   end
@@ -784,6 +810,8 @@ local function check_config(cfg)
   need(cfg.image_px >= 16 and cfg.image_px <= cfg.cutout_px, "need 16 <= image_px <= cutout_px, got %d and %d",
     cfg.image_px, cfg.cutout_px)
   need(cfg.max_offset >= 0, "max_offset must be >= 0")
+  need(cfg.survey_z_max > cfg.survey_z_min, "survey_z_max (%g) must exceed survey_z_min (%g)", cfg.survey_z_max,
+    cfg.survey_z_min)
   if cfg.source == "sim" then
     need(cfg.max_offset < cfg.cutout_px * SDSS_PIXEL / 2, "max_offset=%g\" would put clusters outside a %d px " ..
       "cut-out (%.1f\" half-width)", cfg.max_offset, cfg.cutout_px, cfg.cutout_px * SDSS_PIXEL / 2)
@@ -842,10 +870,11 @@ function M.build(user)
   local rows, cut, cutter, survey
   if cfg.source == "sim" then
     survey = dc.sim_survey({seed = cfg.seed, ra_min = cfg.ra_min, ra_max = cfg.ra_max, dec_min = cfg.dec_min,
-      dec_max = cfg.dec_max, vary = cfg.vary})
+      dec_max = cfg.dec_max, z_min = cfg.survey_z_min, z_max = cfg.survey_z_max, vary = cfg.vary})
     local catfile = cfg.out .. "/catalog-whl12.fits"
     survey:write_catalog(catfile, "whl12")
     rows = catalogue_rows(catfile, "whl12")
+    add_true_z(survey, rows, cfg.out .. "/catalog-truth.fits")
     say(cfg, "survey (seed %d, RA %g..%g, Dec %g..%g): %d clusters, %d in the WHL12-style catalogue %s [%s]",
       cfg.seed, cfg.ra_min, cfg.ra_max, cfg.dec_min, cfg.dec_max, survey:count(), #rows, catfile,
       util.duration(dc.now() - t0))
@@ -933,11 +962,13 @@ function M.build(user)
     util.write_file(udir .. "/dataset.lua", config_text(cfg))
     if cfg.source == "sim" then
       local u = dc.sim_survey({seed = cfg.seed + 1, ra_min = cfg.unseen_ra_min, ra_max = cfg.unseen_ra_max,
-        dec_min = cfg.unseen_dec_min, dec_max = cfg.unseen_dec_max, vary = cfg.vary})
+        dec_min = cfg.unseen_dec_min, dec_max = cfg.unseen_dec_max, z_min = cfg.survey_z_min,
+        z_max = cfg.survey_z_max, vary = cfg.vary})
       -- both catalogue styles of the region: redMaPPer for the set, WHL12 for cross-matching FPs
       u:write_catalog(udir .. "/catalog-whl12.fits", "whl12")
       u:write_catalog(udir .. "/catalog-redmapper.fits", "redmapper")
       urows = catalogue_rows(udir .. "/catalog-redmapper.fits", "redmapper")
+      add_true_z(u, urows, udir .. "/catalog-truth.fits")
       say(cfg, "unseen region (seed %d, RA %g..%g, Dec %g..%g): %d clusters, %d in the redMaPPer-style catalogue",
         cfg.seed + 1, cfg.unseen_ra_min, cfg.unseen_ra_max, cfg.unseen_dec_min, cfg.unseen_dec_max, u:count(), #urows)
       ucut = sim_cutter(cfg, u)

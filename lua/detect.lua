@@ -22,11 +22,12 @@ M.defaults = {
   max_per_tile = 20,
   tta = 1,                    -- grid symmetries each tile is seen under (1, 2, 4 or 8), scores averaged
   core = true,                -- a tile keeps only candidates centred in its own part of the field
-  recentre = 0,               -- second looks: each candidate is seen again in a tile centred on it and
-                              -- replaced by what that tile finds near its centre (repeated this many times)
-  suppress = 2,               -- one candidate per cluster: a candidate centred within suppress x the box
+  recentre = 1,               -- second looks: each candidate is seen again in a tile centred on it and
+                              -- replaced by what that tile finds near its centre (repeated this many
+                              -- times; 0: off)
+  suppress = 3,               -- one candidate per cluster: a candidate centred within suppress x the box
                               -- side of a higher-scoring one is dropped (boxes are 2 box_kpc = 500 kpc
-                              -- across at the cluster's z: 2 is about 1 Mpc); 0: off
+                              -- across at the cluster's z: 3 is about 1.5 Mpc); 0: off
   quiet = false,
 }
 
@@ -51,7 +52,7 @@ M.tta_iou = 0.5
 -- A second look (recentre) keeps the detections centred within this fraction of the tile side of
 -- the candidate it looks at, along each axis: where the training cut-outs put their clusters
 -- (max_offset 135" of a 1000 px cut-out is 0.34 of the tile).
-M.recentre_window = 0.25
+M.recentre_window = 0.34
 
 -- A tile whose masked (NaN or infinite) fraction, in any band, is above this is skipped.
 M.max_tile_masked = 0.5
@@ -187,16 +188,35 @@ end
 -- its best not yet taken box overlapping it by more than iou_min; its score is the mean over the
 -- passes of the scores taken (a pass that has no such box adds 0), its box the score-weighted
 -- mean. With one pass this returns the pass's list. Returns {{score, box, n (passes found)}}, best first.
+-- Detections with properties (z, z_err, richness, richness_err: a model with property heads) give
+-- the fused candidate their score-weighted means (richness as the mean of log10 richness).
+local function fuse_props(out, got)
+  local sum, z, ze, lr, re = 0, 0, 0, 0, 0
+  for _, d in pairs(got) do
+    if d.z == nil then return end
+    sum = sum + d.score
+    z, ze = z + d.score * d.z, ze + d.score * d.z_err
+    lr, re = lr + d.score * math.log(d.richness, 10), re + d.score * d.richness_err
+  end
+  out.z, out.z_err, out.richness, out.richness_err = z / sum, ze / sum, 10 ^ (lr / sum), re / sum
+end
+
 function M.fuse(passes, iou_min)
   local np = #passes
   if np == 1 then
     local out = {}
-    for k, d in ipairs(passes[1]) do out[k] = {score = d.score, box = d.box, n = 1} end
+    for k, d in ipairs(passes[1]) do
+      out[k] = {score = d.score, box = d.box, n = 1, z = d.z, z_err = d.z_err, richness = d.richness,
+        richness_err = d.richness_err}
+    end
     return out
   end
   local all = {}
   for p, list in ipairs(passes) do
-    for _, d in ipairs(list) do all[#all + 1] = {score = d.score, box = d.box, pass = p} end
+    for _, d in ipairs(list) do
+      all[#all + 1] = {score = d.score, box = d.box, pass = p, z = d.z, z_err = d.z_err, richness = d.richness,
+        richness_err = d.richness_err}
+    end
   end
   table.sort(all, function(a, b) if a.score ~= b.score then return a.score > b.score end return a.pass < b.pass end)
   local out = {}
@@ -216,6 +236,7 @@ function M.fuse(passes, iou_min)
       end
       for j = 1, 4 do b[j] = b[j] / sum end
       out[#out + 1] = {score = sum / np, box = b, n = n}
+      fuse_props(out[#out], got)
     end
   end
   table.sort(out, function(a, b) return a.score > b.score end)
@@ -246,13 +267,28 @@ function M.suppress(cands, f)
 end
 
 -- A candidate catalogue (dc.catalog_write's table: nrows, names, units, cols with an id column)
--- as stem.fits (with units), stem.csv and stem.reg (DS9 circles named by id); lua/survey.lua
--- writes its merged catalogue through this too.
+-- as stem.fits (with units), stem.csv and stem.reg (DS9 circles named by id, and with a z column
+-- (property heads) also by z and N200: "C001 z=0.153 N200=27"); lua/survey.lua writes its merged
+-- catalogue through this too.
 function M.catalog_write(stem, cat)
   dc.catalog_write(stem .. ".fits", cat)
   dc.catalog_write(stem .. ".csv", cat)
-  dc.catalog_write(stem .. ".reg", cat, {format = "ds9", text_col = "id", radius = 60, color = "red"})
+  local reg = cat
+  if cat.cols.z then
+    local text = {}
+    for k = 1, cat.nrows do
+      text[k] = string.format("%s z=%.3f N200=%.0f", cat.cols.id[k], cat.cols.z[k], cat.cols.richness[k])
+    end
+    reg = {nrows = cat.nrows, names = {"id", "ra", "dec", "text"},
+      cols = {id = cat.cols.id, ra = cat.cols.ra, dec = cat.cols.dec, text = text}}
+  end
+  dc.catalog_write(stem .. ".reg", reg, {format = "ds9", text_col = reg == cat and "id" or "text", radius = 60,
+    color = "red"})
 end
+
+-- The candidate catalogue's property columns (models with property heads) and their units.
+M.prop_columns = {"z", "z_err", "richness", "richness_err"}
+M.prop_units = {z = "", z_err = "", richness = "", richness_err = "dex"}
 
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
 -- in full-resolution 0-based FITS pixels (y up), best first; and, as fields of that list, masked
@@ -272,8 +308,10 @@ function M.run(user)
   local weights = cfg.weights ~= "" and cfg.weights or dc.weights_dir .. "/demo.dcw"
   if not util.exists(weights) then error("detect: no weights file " .. weights .. " (give weights=FILE)", 0) end
   local meta = dc.weights_meta(weights)
-  local model = nets.build(meta.network or "demo")
+  -- weights trained with property heads say so (lua/train.lua); others build the plain detector
+  local model = nets.build(meta.network or "demo", meta.props == "1" and {props = true} or nil)
   model:load(weights)
+  local props = model:has_props()
   if not meta.preprocess then
     error("detect: " .. weights .. " does not say how its training images were made (no 'preprocess' metadata)", 0)
   end
@@ -375,7 +413,8 @@ function M.run(user)
     for k = 1, 3 do tiles[k]:free() end
     local found = {}
     for _, d in ipairs(M.fuse(passes, M.tta_iou)) do
-      found[#found + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0}}
+      found[#found + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0},
+        z = d.z, z_err = d.z_err, richness = d.richness, richness_err = d.richness_err}
     end
     return found
   end
@@ -456,7 +495,8 @@ function M.run(user)
     local y = (sy - 0.5 * (c.b[1] + c.b[3])) * f - 0.5
     local ra, dec = wcs:pix2world(x, y)
     out[#out + 1] = {ra = ra, dec = dec, x = x, y = y, score = c.score,
-      box = {c.b[2] * f, (sy - c.b[3]) * f, c.b[4] * f, (sy - c.b[1]) * f}, pic = c.b}
+      box = {c.b[2] * f, (sy - c.b[3]) * f, c.b[4] * f, (sy - c.b[1]) * f}, pic = c.b,
+      z = c.z, z_err = c.z_err, richness = c.richness, richness_err = c.richness_err}
   end
   util.mkdir(cfg.out)
   local cols = {id = {}, ra = {}, dec = {}, x = {}, y = {}, score = {}, x0 = {}, y0 = {}, x1 = {}, y1 = {}}
@@ -467,6 +507,14 @@ function M.run(user)
   end
   local cat = {nrows = #out, names = {"id", "ra", "dec", "x", "y", "score", "x0", "y0", "x1", "y1"},
     units = {ra = "deg", dec = "deg", x = "pix", y = "pix", x0 = "pix", y0 = "pix", x1 = "pix", y1 = "pix"}, cols = cols}
+  if props then -- z (redshift), z_err (its predicted sigma), richness (N200), richness_err (sigma of log10 N200)
+    for _, name in ipairs(M.prop_columns) do
+      cols[name] = {}
+      for k, c in ipairs(out) do cols[name][k] = c[name] end
+      cat.names[#cat.names + 1] = name
+      if M.prop_units[name] ~= "" then cat.units[name] = M.prop_units[name] end
+    end
+  end
   M.catalog_write(cfg.out .. "/candidates", cat)
   for _, c in ipairs(out) do
     local b = c.pic

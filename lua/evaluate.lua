@@ -46,7 +46,12 @@ function M.detect_rows(model, rows, opts)
     local s = img:shape()
     local dets = model:detect(img, opts.max_detections)
     local list = {}
-    for _, d in ipairs(dets) do list[#list + 1] = M.detection(d.score, d.box) end
+    for _, d in ipairs(dets) do
+      local e = M.detection(d.score, d.box)
+      -- a model with property heads: the estimates go along (lua/props.lua scores them)
+      e.z, e.z_err, e.richness, e.richness_err = d.z, d.z_err, d.richness, d.richness_err
+      list[#list + 1] = e
+    end
     out[k] = {row = r, dets = list, width = s[4], height = s[3]}
     if not opts.quiet and (k % 20 == 0 or k == #rows) then
       local rate = k / math.max(dc.now() - t0, 1e-9)

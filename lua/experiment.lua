@@ -11,6 +11,7 @@ local evaluate = require("evaluate")
 local report = require("report")
 local kfold = require("kfold")
 local fieldeval = require("fieldeval")
+local props = require("props")
 
 local M = {}
 
@@ -178,6 +179,15 @@ function M.run(spec)
       title = "Table 3 (" .. what .. "unseen region, redMaPPer-style catalogue)", simulated = spec.simulated})
   end
   note(sections[3], xunseen)
+  -- a model with property heads (issue 10): metrics, the selection function and figures per set
+  for _, set in ipairs(run.model:has_props() and {{"test", test, "test set"}, {"unseen", unseen, "unseen region"}} or {}) do
+    local p = set[2] and props.write_evaluation(spec.out, set[2].detected, set[2], {name = set[1],
+      what = what .. set[3], simulated = spec.simulated})
+    if p then
+      sections[#sections + 1] = p.section
+      print(p.section.text[1])
+    end
+  end
   local best = test.rows[test.best]
   local ubest = unseen and unseen.rows[unseen.best] or {}
   -- whole held-out fields through deepcee detect, after the cut-out tables

@@ -20,14 +20,17 @@
 --              target) or "hard_negative" (a tile centred on a non-target object: id, ra, dec, z,
 --              richness, n200, bcg_rmag are that object's); rows other than targets have NaN box
 --              and centre. Optional when reading: manifests without it hold targets only.
+--   z_true     the simulator's true redshift of a simulated target (z is the catalogue's, photometric
+--              where it has no spectroscopic one); NaN for real data and other rows. Optional when
+--              reading (NaN), so manifests from before it still read.
 local util = require("deepcee_util")
 
 local M = {}
 
 M.columns = {"file", "split", "id", "ra", "dec", "z", "richness", "n200", "bcg_rmag", "ymin", "xmin",
-  "ymax", "xmax", "cx", "cy", "img_ra", "img_dec", "scale", "offset_x", "offset_y", "simulated", "kind"}
+  "ymax", "xmax", "cx", "cy", "img_ra", "img_dec", "scale", "offset_x", "offset_y", "simulated", "kind", "z_true"}
 local text = {file = true, split = true, id = true, kind = true}
-local optional = {kind = "target"} -- column -> value when a manifest lacks it
+local optional = {kind = "target", z_true = "nan"} -- column -> value when a manifest lacks it (or a row to write)
 M.kinds = {target = true, background = true, hard_negative = true}
 
 -- Fields of one CSV line (RFC 4180 quoting: a field in double quotes may hold commas, and "" is

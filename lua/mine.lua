@@ -69,7 +69,7 @@ function M.run(user)
   local t0 = dc.now()
   local seed = cfg.seed ~= 0 and cfg.seed or d.seed
   local survey <close> = dc.sim_survey({seed = d.seed, ra_min = d.ra_min, ra_max = d.ra_max, dec_min = d.dec_min,
-    dec_max = d.dec_max, vary = d.vary})
+    dec_max = d.dec_max, z_min = d.survey_z_min, z_max = d.survey_z_max, vary = d.vary})
   util.mkdir(cfg.out)
   local tmp = cfg.out .. "/.fields"
   util.mkdir(tmp)

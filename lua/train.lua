@@ -26,6 +26,11 @@ M.defaults = {
   lr_decay = 0.1,
   momentum = frcnn_defaults.momentum,   -- SGD momentum
   clip_norm = frcnn_defaults.clip_norm, -- the gradients' global norm is clipped to this
+  -- property heads (issue 10; engine/nn/frcnn.h): per detection a Gaussian of the redshift and of
+  -- log10 N200, trained on the manifest's z and n200 (NaN or <= 0: unknown, no loss for it)
+  props = frcnn_defaults.props,   -- false: no heads, training exactly as before the feature
+  w_z = frcnn_defaults.w_z,       -- weight of the redshift's Gaussian NLL in the total loss
+  w_rich = frcnn_defaults.w_rich, -- weight of log10 N200's Gaussian NLL
   seed = 1,
   batch = 1,                 -- images per step over all ranks, their gradients averaged before clipping
                              -- and the update; `mpirun -np N deepcee train` gives each rank every N-th
@@ -48,6 +53,13 @@ M.defaults = {
   quiet = false,
 }
 
+-- Named settings on top of the defaults (scripts/train.lua preset=NAME; keys given win). wide: the
+-- property heads on lua/dataset.lua's wide preset (0.05 < z < 0.5, N200 >= 10; issue 10).
+M.presets = {
+  paper = {},
+  wide = {dataset = "data/wide", out = "runs/wide", props = true},
+}
+
 -- Allowed values of the numeric keys (util.config: key, value and range named in the message).
 M.ranges = {
   steps = {1, 1e9, "integer"},
@@ -56,6 +68,8 @@ M.ranges = {
   lr_decay = {1e-6, 1},
   momentum = {0, 0.999},
   clip_norm = {1e-6, 1e6},
+  w_z = {0, 1e3},
+  w_rich = {0, 1e3},
   seed = {0, 2 ^ 53, "integer"},
   batch = {1, 4096, "integer"},
   checkpoint_every = {1, 1e9, "integer"},
@@ -120,13 +134,22 @@ M.dihedral_point = dihedral_point
 
 -- Ground-truth box {ymin, xmin, ymax, xmax} of a row in its w x h image under symmetry t (0..7;
 -- true means a mirror, t = 4), or nil for a row with no target (background and hard-negative
--- tiles: kind ~= "target", or no box).
-local function row_box(r, w, h, t)
+-- tiles: kind ~= "target", or no box). With props, the box is followed by the row's redshift (the
+-- simulator's z_true where the manifest has it, else the catalogue's z) and log10 n200 (NaN where
+-- unknown: not finite or <= 0), the property heads' targets.
+local function row_box(r, w, h, t, props)
   if (r.kind or "target") ~= "target" or r.xmin ~= r.xmin then return nil end
   if t == true then t = 4 elseif not t then t = 0 end
   local x1, y1 = dihedral_point(t, r.xmin, r.ymin, w, h)
   local x2, y2 = dihedral_point(t, r.xmax, r.ymax, w, h)
-  return {math.min(y1, y2), math.min(x1, x2), math.max(y1, y2), math.max(x1, x2)}
+  local box = {math.min(y1, y2), math.min(x1, x2), math.max(y1, y2), math.max(x1, x2)}
+  if props then
+    local function known(v) return type(v) == "number" and v > 0 and v < math.huge end
+    local z = known(r.z_true) and r.z_true or r.z
+    box[5] = known(z) and z or 0 / 0
+    box[6] = known(r.n200) and math.log(r.n200, 10) or 0 / 0
+  end
+  return box
 end
 M.row_box = row_box
 
@@ -164,6 +187,7 @@ local function training_rows(all, clusters, dataset)
 end
 
 local LOSS_HEADER = "step,total,rpn_cls,rpn_box,dn_cls,dn_box,grad_norm,proposals"
+local PROPS_HEADER = ",dn_z,dn_rich" -- appended with the property heads
 
 -- A dataset's dataset.lua (written by lua/dataset.lua, read as data) as a table, or nil.
 local function dataset_settings(dataset)
@@ -241,7 +265,9 @@ function M.run(user)
   if #rows == 0 then error("train: " .. cfg.dataset .. " has no training rows", 2) end
   local preprocess = M.preprocess(cfg.dataset) -- read (as data) before any work: a bad file stops here
   util.mkdir(cfg.out)
-  local model, netcfg = nets.build(cfg.network, {lr = cfg.lr, momentum = cfg.momentum, clip_norm = cfg.clip_norm})
+  local overrides = {lr = cfg.lr, momentum = cfg.momentum, clip_norm = cfg.clip_norm}
+  if cfg.props then overrides.props, overrides.w_z, overrides.w_rich = true, cfg.w_z, cfg.w_rich end
+  local model, netcfg = nets.build(cfg.network, overrides)
   if not quiet then
     local n = model:param_count()
     print(string.format("network %s: %.2f M parameters%s", cfg.network, n / 1e6, netcfg.published_params and
@@ -258,6 +284,7 @@ function M.run(user)
   if not cfg.dihedral then same.dihedral = nil end -- likewise
   if cfg.init == "" then same.init = nil end -- likewise
   if cfg.batch == 1 then same.batch = nil end -- likewise
+  if not cfg.props then same.props, same.w_z, same.w_rich = nil, nil, nil end -- likewise
   if not cfg.photometric then
     for _, k in ipairs({"photometric", "flux_jitter", "extra_depth", "sky_sigma_g", "sky_sigma_r", "sky_sigma_i"}) do
       same[k] = nil
@@ -292,7 +319,8 @@ function M.run(user)
   if lead then
     util.write_file(cfg.out .. "/config.lua", config_text)
     local kept = read_losses(loss_path, start - 1)
-    util.write_file(loss_path, LOSS_HEADER .. "\n" .. table.concat(kept, "\n") .. (#kept > 0 and "\n" or ""))
+    util.write_file(loss_path, LOSS_HEADER .. (cfg.props and PROPS_HEADER or "") .. "\n" .. table.concat(kept, "\n")
+      .. (#kept > 0 and "\n" or ""))
     local lerr
     log, lerr = io.open(loss_path, "a")
     if not log then error(string.format("train: cannot append to %s: %s", loss_path, tostring(lerr)), 0) end
@@ -306,7 +334,9 @@ function M.run(user)
   local meta = {config = config_text, identity = identity, seed = cfg.seed, device = device.name, commit = dc.commit,
                 network = cfg.network, preprocess = preprocess,
                 -- the settings the model was built with (anchors, IoUs, sample sizes, ...), as data
-                detector = util.serialize(model:config())}
+                detector = util.serialize(model:config()),
+                -- detect builds the heads when this says so (weights without it have none)
+                props = cfg.props and 1 or nil}
   local last_ckpt = start > 1 and start - 1 or nil -- the step of the checkpoint on disk
   -- rank 0 writes; with several ranks it first checks that every rank holds the same weights (the
   -- same update on every rank keeps them equal on devices that round alike)
@@ -338,7 +368,8 @@ function M.run(user)
   -- and whether any rank was interrupted (so that all stop at the same step).
   local function batch_step(step)
     buf:zero()
-    local sums = {0, 0, 0, 0, 0, 0, 0}
+    local keys = {"total", "rpn_cls", "rpn_box", "dn_cls", "dn_box", "proposals", "dn_z", "dn_rich"}
+    local sums = {0, 0, 0, 0, 0, 0, 0, 0, 0}
     for j = rank + 1, cfg.batch, size do
       local idx, draw = schedule(cfg.seed, (step - 1) * cfg.batch + j, #rows)
       local r = rows[idx]
@@ -348,17 +379,18 @@ function M.run(user)
       local t = aug.dihedral
       local w, h = shape[4], shape[3]
       if t % 2 == 1 then w, h = h, w end
-      local l = model:grad_step(img, {row_box(r, w, h, t)}, sampler_seed(cfg.seed, step, j))
+      local l = model:grad_step(img, {row_box(r, w, h, t, cfg.props)}, sampler_seed(cfg.seed, step, j))
       model:add_grads(buf)
-      for k, key in ipairs({"total", "rpn_cls", "rpn_box", "dn_cls", "dn_box", "proposals"}) do sums[k] = sums[k] + l[key] end
+      for k, key in ipairs(keys) do sums[k] = sums[k] + l[key] end
     end
-    sums[7] = dc.interrupted() and 1 or 0
+    sums[9] = dc.interrupted() and 1 or 0
     sums = dc.mpi.allreduce(sums)
     dc.mpi.allreduce(buf)
     local b = cfg.batch
     local l = {total = sums[1] / b, rpn_cls = sums[2] / b, rpn_box = sums[3] / b, dn_cls = sums[4] / b,
-      dn_box = sums[5] / b, proposals = math.floor(sums[6] / b + 0.5), grad_norm = model:apply_grads(buf, 1 / b)}
-    return l, sums[7] > 0
+      dn_box = sums[5] / b, proposals = math.floor(sums[6] / b + 0.5), dn_z = sums[7] / b, dn_rich = sums[8] / b,
+      grad_norm = model:apply_grads(buf, 1 / b)}
+    return l, sums[9] > 0
   end
 
   dc.handle_interrupts(true)
@@ -381,14 +413,15 @@ function M.run(user)
       local t = aug.dihedral
       local w, h = shape[4], shape[3]
       if t % 2 == 1 then w, h = h, w end
-      last = model:train_step(img, {row_box(r, w, h, t)})
+      last = model:train_step(img, {row_box(r, w, h, t, cfg.props)})
       stop = dc.interrupted()
     end
     check_finite(last, step, log, loss_path, ckpt, last_ckpt)
     done = step
     if log then
-      util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", step, last.total,
-        last.rpn_cls, last.rpn_box, last.dn_cls, last.dn_box, last.grad_norm, last.proposals))
+      util.append_checked(log, loss_path, string.format("%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d", step, last.total,
+        last.rpn_cls, last.rpn_box, last.dn_cls, last.dn_box, last.grad_norm, last.proposals)
+        .. (cfg.props and string.format(",%.6g,%.6g", last.dn_z, last.dn_rich) or "") .. "\n")
     end
     if step % cfg.checkpoint_every == 0 or step == cfg.steps then
       if log then util.flush_checked(log, loss_path) end
@@ -397,8 +430,9 @@ function M.run(user)
     if not quiet and (step % cfg.log_every == 0 or step == cfg.steps) then
       local elapsed = dc.now() - t0
       local rate = (step - start + 1) / math.max(elapsed, 1e-9)
-      print(string.format("step %5d/%d  total %.4f  rpn %.4f %.4f  dn %.4f %.4f  %.2f steps/s  ETA %s",
-        step, cfg.steps, last.total, last.rpn_cls, last.rpn_box, last.dn_cls, last.dn_box, rate,
+      print(string.format("step %5d/%d  total %.4f  rpn %.4f %.4f  dn %.4f %.4f%s  %.2f steps/s  ETA %s",
+        step, cfg.steps, last.total, last.rpn_cls, last.rpn_box, last.dn_cls, last.dn_box,
+        cfg.props and string.format("  z %.4f N200 %.4f", last.dn_z, last.dn_rich) or "", rate,
         util.duration((cfg.steps - step) / rate)))
       io.stdout:flush()
     end

@@ -1,6 +1,7 @@
 /* Training kernels: the losses, the global gradient norm and the SGD update.
  *
- * Losses are over rows (anchors or ROIs) with per-row weights: softmax cross-entropy and smooth L1.
+ * Losses are over rows (anchors or ROIs) with per-row weights: softmax cross-entropy and smooth L1;
+ * the Gaussian NLL of the property heads has weights per value.
  * A forward is one work-group of GROUP items: item i takes rows i, i + GROUP, ..., and a tree in
  * local memory sums the items' partial sums, so the loss is reduced on the device in a fixed order
  * (deterministic). A row of weight 0 is skipped entirely. Backwards run one item per row. */
@@ -121,6 +122,47 @@ __kernel void smooth_l1_backward(const __global float *p, const __global float *
     if (i >= R * M) return;
     float wr = has_weights ? w[i / M] : 1.0f;
     dp[i] = wr == 0.0f ? 0.0f : scale * wr * clamp(p[i] - q[i], -1.0f, 1.0f);
+}
+
+/* Gaussian NLL: p [R, 2K] (mean, log sigma per property), q [R, K], w [R, K] per value. */
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
+void gauss_nll_forward(const __global float *p, const __global float *q, const __global float *w,
+                       int R, int K, int has_weights, float norm, __global float *loss)
+{
+    __local float red[GROUP];
+    int lid = get_local_id(0);
+    float acc = 0.0f;
+    for (int i = lid; i < R * K; i += GROUP) {
+        float wi = has_weights ? w[i] : 1.0f;
+        if (wi == 0.0f) continue;
+        int r = i / K, j = i - r * K;
+        float mu = p[(size_t)r * 2 * K + 2 * j], s = p[(size_t)r * 2 * K + 2 * j + 1];
+        float d = q[i] - mu;
+        acc += wi * (0.5f * d * d * exp(-2.0f * s) + s);
+    }
+    red[lid] = acc;
+    float total = group_sum(red, lid);
+    if (lid == 0) loss[0] = total / norm;
+}
+
+/* One item per (row, property): writes both of its pred columns; scale = dloss / norm. */
+__kernel void gauss_nll_backward(const __global float *p, const __global float *q,
+                                 const __global float *w, int R, int K, int has_weights,
+                                 float scale, __global float *dp)
+{
+    int i = get_global_id(0);
+    if (i >= R * K) return;
+    int r = i / K, j = i - r * K;
+    size_t c = (size_t)r * 2 * K + 2 * j;
+    float wi = has_weights ? w[i] : 1.0f;
+    if (wi == 0.0f) {
+        dp[c] = 0.0f;
+        dp[c + 1] = 0.0f;
+        return;
+    }
+    float d = q[i] - p[c], e = exp(-2.0f * p[c + 1]), g = scale * wi;
+    dp[c] = -g * d * e;
+    dp[c + 1] = g * (1.0f - d * d * e);
 }
 
 /* ---- global norm: the sum of squares of a list of tensors, reduced in a fixed order.

@@ -14,10 +14,12 @@
 local util = require("deepcee_util")
 local dataset = require("dataset")
 local experiment = require("experiment")
+local train = require("train")
 
 local cfg = util.args({out = "paper-run", steps = 7458, lr = 0.0002, seed = 1, source = "sim", catalog = "",
   images = "", unseen_catalog = "", unseen = true, clusters = 497, checkpoint_every = 100, folds = 0, fold_seed = 0,
   fields = 60, field_px = 2000,
+  props = train.defaults.props, -- the property heads (redshift, richness; lua/train.lua), reported per set
   -- the simulated training sky (lua/dataset.lua; false: that part as before it existed)
   vary = dataset.defaults.vary, confounders = dataset.defaults.confounders, artefacts = dataset.defaults.artefacts},  -- whole fields: the network's 1000 px input at 2 px per px needs >= 2000 px
   {...}, "paper", {steps = {1, 1e9, "integer"}, lr = {1e-9, 1}, seed = {0, 2 ^ 53, "integer"},
@@ -32,4 +34,4 @@ experiment.run({title = "Deep-CEE, the paper's configuration", out = cfg.out, si
   config = cfg, data = data, name = "paper", folds = cfg.folds, fold_seed = cfg.fold_seed,
   fields = cfg.fields, field_px = cfg.field_px,
   train = {network = "paper", steps = cfg.steps, lr = cfg.lr, seed = cfg.seed, flip = true,
-           checkpoint_every = cfg.checkpoint_every, log_every = 1}})
+           checkpoint_every = cfg.checkpoint_every, log_every = 1, props = cfg.props}})

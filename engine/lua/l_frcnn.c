@@ -6,6 +6,7 @@
  * std = x}; kind is conv, maxpool, avgpool, concat, global_avgpool, fc or relu. The input
  * defaults to the previous layer (or the network input for the first); "input" names the
  * network input. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,10 @@ static void push_config(lua_State *L, const dc_frcnn_config *c)
     set_float(L, "clip_norm", c->clip_norm);
     lua_pushboolean(L, c->dn_add_gt);
     lua_setfield(L, -2, "dn_add_gt");
+    lua_pushboolean(L, c->props);
+    lua_setfield(L, -2, "props");
+    set_float(L, "w_z", c->w_z);
+    set_float(L, "w_rich", c->w_rich);
 }
 
 /* deepcee.frcnn_defaults() -> the paper's detector settings (dc_frcnn_config_paper), with the keys
@@ -239,7 +244,7 @@ static int l_frcnn_new(lua_State *L)
         "anchor_base", "anchor_stride", "anchor_offset", "rpn_batch", "rpn_max_pos", "rpn_pos_iou",
         "rpn_neg_iou", "dn_batch", "dn_max_pos", "dn_pos_iou", "pre_nms_top_k", "proposal_nms_iou",
         "max_proposals", "post_nms_iou", "max_detections", "w_rpn_cls", "w_rpn_box", "w_dn_cls",
-        "w_dn_box", "lr", "momentum", "clip_norm", "dn_add_gt", NULL};
+        "w_dn_box", "lr", "momentum", "clip_norm", "dn_add_gt", "props", "w_z", "w_rich", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     dc_lua_check_keys(L, 1, "deepcee.frcnn", keys);
     dc_frcnn_config c;
@@ -274,6 +279,9 @@ static int l_frcnn_new(lua_State *L)
     c.momentum = (float)dc_lua_opt_number(L, 1, "momentum", c.momentum);
     c.clip_norm = (float)dc_lua_opt_number(L, 1, "clip_norm", c.clip_norm);
     c.dn_add_gt = dc_lua_opt_boolean(L, 1, "dn_add_gt", c.dn_add_gt);
+    c.props = dc_lua_opt_boolean(L, 1, "props", c.props);
+    c.w_z = (float)dc_lua_opt_number(L, 1, "w_z", c.w_z);
+    c.w_rich = (float)dc_lua_opt_number(L, 1, "w_rich", c.w_rich);
     int n_fn, n_dn;
     lua_getfield(L, 1, "fn");
     dc_layer_spec *fn = check_network(L, -1, "fn", &n_fn);
@@ -303,24 +311,36 @@ static int l_init(lua_State *L)
     return 0;
 }
 
-/* Boxes {{ymin, xmin, ymax, xmax}, ...} at idx -> malloc'd floats. */
+/* Ground truth {{ymin, xmin, ymax, xmax [, z [, log10_n200]]}, ...} at idx -> malloc'd floats:
+ * the boxes (4 per row) followed by the properties (2 per row, at b + 4 n; NaN where absent or
+ * NaN: unknown, so the property heads learn nothing from it). */
 static float *check_boxes(lua_State *L, int idx, int *n)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
     *n = (int)luaL_len(L, idx);
-    float *b = malloc((size_t)(*n ? *n : 1) * 4 * sizeof *b);
+    float *b = malloc((size_t)(*n ? *n : 1) * 6 * sizeof *b);
     if (!b) luaL_error(L, "out of host memory");
+    float *props = b + 4 * *n;
     for (int i = 0; i < *n; i++) {
         lua_rawgeti(L, idx, i + 1);
-        for (int j = 0; j < 4; j++) {
+        int bad = lua_type(L, -1) != LUA_TTABLE;
+        for (int j = 0; j < 6 && !bad; j++) {
             lua_rawgeti(L, -1, j + 1);
             int ok;
-            b[4 * i + j] = (float)lua_tonumberx(L, -1, &ok);
-            lua_pop(L, 1);
-            if (!ok) {
-                free(b);
-                luaL_error(L, "box %d must be {ymin, xmin, ymax, xmax} in pixels", i + 1);
+            float v = (float)lua_tonumberx(L, -1, &ok);
+            if (j < 4) {
+                b[4 * i + j] = v;
+                bad = !ok;
+            } else {
+                bad = !ok && !lua_isnil(L, -1);
+                props[2 * i + j - 4] = ok ? v : NAN;
             }
+            lua_pop(L, 1);
+        }
+        if (bad) {
+            free(b);
+            luaL_error(L, "box %d must be {ymin, xmin, ymax, xmax} in pixels, optionally followed by "
+                       "z and log10 N200 (numbers; NaN or absent: unknown)", i + 1);
         }
         lua_pop(L, 1);
     }
@@ -339,6 +359,8 @@ static void push_losses(lua_State *L, const dc_frcnn_losses *l)
     lua_pushinteger(L, l->n_proposals); lua_setfield(L, -2, "proposals");
     lua_pushinteger(L, l->n_rpn_pos); lua_setfield(L, -2, "rpn_positives");
     lua_pushinteger(L, l->n_dn_pos); lua_setfield(L, -2, "dn_positives");
+    lua_pushnumber(L, l->dn_z); lua_setfield(L, -2, "dn_z");
+    lua_pushnumber(L, l->dn_rich); lua_setfield(L, -2, "dn_rich");
 }
 
 /* model:train_step(image, boxes) -> losses */
@@ -349,7 +371,7 @@ static int l_train_step(lua_State *L)
     int n;
     float *gt = check_boxes(L, 3, &n);
     dc_frcnn_losses losses;
-    dc_status st = dc_frcnn_train_step(u->m, img, gt, n, &u->rng, 1, &losses);
+    dc_status st = dc_frcnn_train_step(u->m, img, gt, gt + 4 * n, n, &u->rng, 1, &losses);
     free(gt);
     DC_LUA_TRY(L, st);
     push_losses(L, &losses);
@@ -369,7 +391,7 @@ static int l_grad_step(lua_State *L)
     float *gt = check_boxes(L, 3, &n);
     if (has_seed) dc_rng_seed(&u->rng, (uint64_t)seed);
     dc_frcnn_losses losses;
-    dc_status st = dc_frcnn_train_step(u->m, img, gt, n, &u->rng, 0, &losses);
+    dc_status st = dc_frcnn_train_step(u->m, img, gt, gt + 4 * n, n, &u->rng, 0, &losses);
     free(gt);
     DC_LUA_TRY(L, st);
     push_losses(L, &losses);
@@ -439,19 +461,28 @@ static int l_apply_grads(lua_State *L)
     return 1;
 }
 
-/* model:detect(image [, max]) -> {{score=, box={ymin, xmin, ymax, xmax}}, ...} best first */
+/* model:detect(image [, max]) -> {{score=, box={ymin, xmin, ymax, xmax}}, ...} best first; with
+ * property heads (model:has_props()) each also has z, z_err (the predicted sigma), richness
+ * (N200 = 10^mean of log10 N200) and richness_err (the predicted sigma of log10 N200, in dex). */
 static int l_detect(lua_State *L)
 {
     lmodel *u = check_model(L);
     dc_tensor *img = dc_lua_check_tensor(L, 2);
     int cap = (int)luaL_optinteger(L, 3, 100);
     luaL_argcheck(L, cap >= 1 && cap <= 100000, 3, "between 1 and 100000 detections");
+    int with_props = dc_frcnn_has_props(u->m);
     dc_detection *d = malloc((size_t)cap * sizeof *d);
-    if (!d) return luaL_error(L, "out of host memory");
+    float *pr = with_props ? malloc((size_t)cap * 4 * sizeof *pr) : NULL;
+    if (!d || (with_props && !pr)) {
+        free(d);
+        free(pr);
+        return luaL_error(L, "out of host memory");
+    }
     int n;
-    dc_status st = dc_frcnn_detect(u->m, img, d, cap, &n);
+    dc_status st = dc_frcnn_detect_props(u->m, img, d, pr, cap, &n);
     if (st != DC_STATUS_OK) {
         free(d);
+        free(pr);
         return dc_lua_fail(L, st);
     }
     lua_createtable(L, n, 0);
@@ -467,9 +498,24 @@ static int l_detect(lua_State *L)
             lua_rawseti(L, -2, j + 1);
         }
         lua_setfield(L, -2, "box");
+        if (pr) {
+            const float *p = pr + 4 * i;
+            dc_lua_set_number(L, "z", p[0]);
+            dc_lua_set_number(L, "z_err", exp((double)p[1]));
+            dc_lua_set_number(L, "richness", pow(10.0, (double)p[2]));
+            dc_lua_set_number(L, "richness_err", exp((double)p[3]));
+        }
         lua_rawseti(L, -2, i + 1);
     }
     free(d);
+    free(pr);
+    return 1;
+}
+
+/* model:has_props() -> whether detections carry z and richness (dc_frcnn_has_props) */
+static int l_has_props(lua_State *L)
+{
+    lua_pushboolean(L, dc_frcnn_has_props(check_model(L)->m));
     return 1;
 }
 
@@ -611,7 +657,7 @@ void dc_lua_open_frcnn(lua_State *L)
     static const luaL_Reg methods[] = {
         {"init", l_init}, {"train_step", l_train_step}, {"grad_step", l_grad_step},
         {"grad_buffer", l_grad_buffer}, {"add_grads", l_add_grads}, {"apply_grads", l_apply_grads}, {"detect", l_detect}, {"save", l_save},
-        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"config", l_config}, {"checksum", l_checksum}, {"free", l_free},
+        {"load", l_load}, {"param_count", l_param_count}, {"set_lr", l_set_lr}, {"config", l_config}, {"checksum", l_checksum}, {"has_props", l_has_props}, {"free", l_free},
         {NULL, NULL}};
     luaL_newmetatable(L, MODEL_KEY);
     luaL_setfuncs(L, meta, 0);

@@ -12,7 +12,12 @@
 struct rows;
 static void rows_free(struct rows *r);
 
-enum { NET_FN, NET_RPN, NET_RPN_CLS, NET_RPN_BOX, NET_DN, NET_DN_CLS, NET_DN_BOX, NET_COUNT };
+/* NET_DN_PROPS (the property heads) is last and exists only with cfg.props, so the other nets'
+ * parameters, their order and their initialisation are the same with and without it. */
+enum { NET_FN, NET_RPN, NET_RPN_CLS, NET_RPN_BOX, NET_DN, NET_DN_CLS, NET_DN_BOX, NET_DN_PROPS, NET_COUNT };
+
+/* Columns of the property head: a (mean, log sigma) pair per property (dc_gauss_nll_forward). */
+#define PROPS_OUT 4
 
 struct dc_frcnn {
     dc_ctx *ctx;
@@ -23,7 +28,11 @@ struct dc_frcnn {
     dc_param **params;
     dc_tensor **grads, **values, **accums; /* views for clipping and SGD */
     struct rows *sample;                   /* the DN batch of the last training step */
+    int props_ready;                       /* the property heads were initialised or imported */
 };
+
+/* The nets the model has: all, or all but the property heads. */
+static int n_nets(const dc_frcnn *m) { return m->cfg.props ? NET_COUNT : NET_DN_PROPS; }
 
 void dc_frcnn_config_paper(dc_frcnn_config *c)
 {
@@ -44,6 +53,9 @@ void dc_frcnn_config_paper(dc_frcnn_config *c)
     c->lr = 0.0002f;
     c->momentum = 0.9f;
     c->clip_norm = 10.0f;
+    c->props = 0;
+    c->w_z = 1.0f;
+    c->w_rich = 1.0f;
 }
 
 static dc_layer_spec head_spec(dc_layer_kind kind, const char *name, int out, int k, int relu,
@@ -65,6 +77,11 @@ dc_status dc_frcnn_new(dc_ctx *ctx, const dc_frcnn_config *cfg, const dc_layer_s
                  "frcnn: rpn_channels (%d) must be positive and crop_size (%d) even and >= 2",
                  cfg->rpn_channels, cfg->crop_size);
     DC_CHECK_ARG(cfg->anchors.n_scales > 0 && cfg->anchors.n_ratios > 0, "frcnn: no anchors configured");
+    DC_CHECK_ARG(cfg->props == 0 || cfg->props == 1, "frcnn: props is %d; it must be 0 (no property heads) "
+                 "or 1", cfg->props);
+    DC_CHECK_ARG(isfinite(cfg->w_z) && cfg->w_z >= 0 && isfinite(cfg->w_rich) && cfg->w_rich >= 0,
+                 "frcnn: the property loss weights w_z (%g) and w_rich (%g) must be finite and >= 0",
+                 cfg->w_z, cfg->w_rich);
     dc_frcnn *m = calloc(1, sizeof *m);
     if (!m) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory for the model");
     m->ctx = ctx;
@@ -98,9 +115,13 @@ dc_status dc_frcnn_new(dc_ctx *ctx, const dc_frcnn_config *cfg, const dc_layer_s
             s = head_spec(DC_LAYER_KIND_FC, "box", 4 * cfg->num_classes, 1, 0, DC_INIT_KIND_GLOROT_UNIFORM, 0);
             st = dc_net_new(ctx, "dn", c, &s, 1, &m->nets[NET_DN_BOX]);
         }
+        if (st == DC_STATUS_OK && cfg->props) {
+            s = head_spec(DC_LAYER_KIND_FC, "props", PROPS_OUT, 1, 0, DC_INIT_KIND_GLOROT_UNIFORM, 0);
+            st = dc_net_new(ctx, "dn", c, &s, 1, &m->nets[NET_DN_PROPS]);
+        }
     }
     if (st == DC_STATUS_OK) {
-        for (int i = 0; i < NET_COUNT; i++) m->n_params += dc_net_param_count(m->nets[i]);
+        for (int i = 0; i < n_nets(m); i++) m->n_params += dc_net_param_count(m->nets[i]);
         m->params = calloc((size_t)m->n_params, sizeof *m->params);
         m->grads = calloc((size_t)m->n_params, sizeof *m->grads);
         m->values = calloc((size_t)m->n_params, sizeof *m->values);
@@ -113,7 +134,7 @@ dc_status dc_frcnn_new(dc_ctx *ctx, const dc_frcnn_config *cfg, const dc_layer_s
         return st;
     }
     int k = 0;
-    for (int i = 0; i < NET_COUNT; i++)
+    for (int i = 0; i < n_nets(m); i++)
         for (int j = 0; j < dc_net_param_count(m->nets[i]); j++) {
             dc_param *p = dc_net_param(m->nets[i], j);
             m->params[k] = p;
@@ -148,25 +169,37 @@ dc_param *dc_frcnn_param(dc_frcnn *m, int i) { return m->params[i]; }
 size_t dc_frcnn_param_numel(const dc_frcnn *m)
 {
     size_t n = 0;
-    for (int i = 0; i < NET_COUNT; i++) n += dc_net_param_numel(m->nets[i]);
+    for (int i = 0; i < n_nets(m); i++) n += dc_net_param_numel(m->nets[i]);
     return n;
 }
 
 dc_status dc_frcnn_init(dc_frcnn *m, dc_rng *rng)
 {
-    for (int i = 0; i < NET_COUNT; i++) DC_TRY(dc_net_init(m->nets[i], rng));
+    for (int i = 0; i < n_nets(m); i++) DC_TRY(dc_net_init(m->nets[i], rng));
+    m->props_ready = m->cfg.props;
     return DC_STATUS_OK;
 }
 
+int dc_frcnn_has_props(const dc_frcnn *m) { return m->cfg.props && m->props_ready; }
+
 dc_status dc_frcnn_export(const dc_frcnn *m, dc_weights *w, int with_momentum)
 {
-    for (int i = 0; i < NET_COUNT; i++) DC_TRY(dc_net_export(m->nets[i], w, with_momentum));
+    for (int i = 0; i < n_nets(m); i++) DC_TRY(dc_net_export(m->nets[i], w, with_momentum));
     return DC_STATUS_OK;
 }
 
 dc_status dc_frcnn_import(dc_frcnn *m, const dc_weights *w, const char *label, int with_momentum)
 {
-    for (int i = 0; i < NET_COUNT; i++) DC_TRY(dc_net_import(m->nets[i], w, label, with_momentum));
+    for (int i = 0; i < NET_DN_PROPS; i++) DC_TRY(dc_net_import(m->nets[i], w, label, with_momentum));
+    if (!m->cfg.props) return DC_STATUS_OK;
+    /* the heads are optional in the file: absent (weights from before them) -> left as they are;
+     * present -> imported whole (a missing part is an error naming it) */
+    dc_net *heads = m->nets[NET_DN_PROPS];
+    int present = 0;
+    for (int j = 0; j < dc_net_param_count(heads); j++) present |= dc_weights_find(w, dc_net_param(heads, j)->name) != NULL;
+    if (!present) return DC_STATUS_OK;
+    DC_TRY(dc_net_import(heads, w, label, with_momentum));
+    m->props_ready = 1;
     return DC_STATUS_OK;
 }
 
@@ -229,6 +262,7 @@ static dc_status run_stage1(dc_frcnn *m, const dc_tensor *image, stage1 *s)
 typedef struct stage2 {
     int n;
     dc_tensor *boxes_norm, *crops, *pooled, *dn_out, *logits, *deltas;
+    dc_tensor *props; /* [n, PROPS_OUT] with the property heads, else NULL */
 } stage2;
 
 static dc_pool2d_params roi_pool(void) { return (dc_pool2d_params){2, 2, 2, 2, 0, 0, 0}; }
@@ -261,6 +295,7 @@ static dc_status run_stage2(dc_frcnn *m, const stage1 *s1, const float *boxes, i
                                 "average pool or a fully connected layer)", 4, n, -1, 1, 1));
     DC_TRY(dc_net_forward(m->nets[NET_DN_CLS], m->acts, s->dn_out, &s->logits));
     DC_TRY(dc_net_forward(m->nets[NET_DN_BOX], m->acts, s->dn_out, &s->deltas));
+    if (m->cfg.props) DC_TRY(dc_net_forward(m->nets[NET_DN_PROPS], m->acts, s->dn_out, &s->props));
     return DC_STATUS_OK;
 }
 
@@ -269,6 +304,7 @@ static dc_status run_stage2(dc_frcnn *m, const stage1 *s1, const float *boxes, i
 typedef struct rows {
     int n;
     float *boxes, *labels, *targets, *reg_w;
+    float *prop_t, *prop_w; /* [n, 2]: property targets (z, log10 N200) and 1 where known, with heads */
 } rows;
 
 static void rows_free(rows *r)
@@ -277,7 +313,42 @@ static void rows_free(rows *r)
     free(r->labels);
     free(r->targets);
     free(r->reg_w);
+    free(r->prop_t);
+    free(r->prop_w);
     memset(r, 0, sizeof *r);
+}
+
+static float box_iou(const float *a, const float *b)
+{
+    float ih = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), iw = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
+    if (ih <= 0 || iw <= 0) return 0;
+    float inter = ih * iw, ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return ua > 0 ? inter / ua : 0;
+}
+
+/* Property targets of the sampled rows: a positive takes those of the ground truth it overlaps
+ * most (ties: the first); negatives and unknown (non-finite) values get weight 0. */
+static dc_status property_targets(rows *r, const float *gt, const float *gt_props, int n_gt)
+{
+    size_t n = (size_t)(r->n ? r->n : 1) * 2;
+    r->prop_t = calloc(n, sizeof *r->prop_t);
+    r->prop_w = calloc(n, sizeof *r->prop_w);
+    if (!r->prop_t || !r->prop_w) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory");
+    if (!gt_props) return DC_STATUS_OK;
+    for (int i = 0; i < r->n; i++) {
+        if (!(r->labels[i] > 0) || n_gt == 0) continue;
+        int best = 0;
+        float best_iou = -1;
+        for (int g = 0; g < n_gt; g++) {
+            float v = box_iou(r->boxes + 4 * i, gt + 4 * g);
+            if (v > best_iou) best_iou = v, best = g;
+        }
+        for (int j = 0; j < 2; j++) {
+            float v = gt_props[2 * best + j];
+            if (isfinite(v)) r->prop_t[2 * i + j] = v, r->prop_w[2 * i + j] = 1;
+        }
+    }
+    return DC_STATUS_OK;
 }
 
 static dc_status upload_new(dc_frcnn *m, int ndim, const int *shape, const float *data, dc_tensor **t)
@@ -357,8 +428,8 @@ static dc_status sample_dn(dc_frcnn *m, const stage1 *s1, const float *gt, int n
 /* Forward of everything and the four losses; with backward, also every gradient. A backward step
  * keeps its DN batch in m->sample; a loss-only step reuses it when there is one (proposals are
  * constants for Faster R-CNN's gradient, so a finite-difference check must hold them fixed). */
-static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, int n_gt, dc_rng *rng,
-                      int backward, dc_frcnn_losses *L)
+static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, const float *gt_props,
+                      int n_gt, dc_rng *rng, int backward, dc_frcnn_losses *L)
 {
     memset(L, 0, sizeof *L);
     for (int i = 0; i < n_gt; i++)
@@ -401,6 +472,7 @@ static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, int 
     if (backward || sampled->n == 0) {
         rows_free(sampled);
         DC_TRY(sample_dn(m, &s1, gt, n_gt, rng, sampled));
+        if (m->cfg.props) DC_TRY(property_targets(sampled, gt, gt_props, n_gt));
     }
     const rows r = *sampled;
     stage2 s2 = {0};
@@ -419,12 +491,42 @@ static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, int 
     }
     DC_TRY(st);
     const dc_frcnn_config *c = &m->cfg;
+    /* property heads: each NLL on its own (weights masking the other property) for the report; the
+     * backward's weights carry w_z and w_rich */
+    dc_tensor *prop_t = NULL, *prop_wsum = NULL;
+    float prop_norm = (float)(L->n_dn_pos > 0 ? L->n_dn_pos : 1);
+    int prop_grad = 0;
+    if (c->props && r.n > 0) {
+        float *hw = malloc((size_t)r.n * 6 * sizeof *hw);
+        if (!hw) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory");
+        float *wz = hw, *wr = hw + 2 * r.n, *ws = hw + 4 * r.n;
+        for (int i = 0; i < r.n; i++) {
+            L->n_z += r.prop_w[2 * i] > 0;
+            L->n_rich += r.prop_w[2 * i + 1] > 0;
+            wz[2 * i] = r.prop_w[2 * i], wz[2 * i + 1] = 0;
+            wr[2 * i] = 0, wr[2 * i + 1] = r.prop_w[2 * i + 1];
+            ws[2 * i] = c->w_z * r.prop_w[2 * i], ws[2 * i + 1] = c->w_rich * r.prop_w[2 * i + 1];
+            prop_grad |= ws[2 * i] > 0 || ws[2 * i + 1] > 0;
+        }
+        dc_tensor *twz = NULL, *twr = NULL;
+        st = upload_new(m, 2, (int[]){r.n, 2}, r.prop_t, &prop_t);
+        if (st == DC_STATUS_OK) st = upload_new(m, 2, (int[]){r.n, 2}, wz, &twz);
+        if (st == DC_STATUS_OK) st = upload_new(m, 2, (int[]){r.n, 2}, wr, &twr);
+        if (st == DC_STATUS_OK) st = upload_new(m, 2, (int[]){r.n, 2}, ws, &prop_wsum);
+        free(hw);
+        if (st == DC_STATUS_OK) st = dc_gauss_nll_forward(m->ctx, s2.props, prop_t, twz, prop_norm, loss);
+        L->dn_z = read_scalar(&st, loss);
+        if (st == DC_STATUS_OK) st = dc_gauss_nll_forward(m->ctx, s2.props, prop_t, twr, prop_norm, loss);
+        L->dn_rich = read_scalar(&st, loss);
+        DC_TRY(st);
+    }
     L->total = c->w_rpn_cls * L->rpn_cls + c->w_rpn_box * L->rpn_box + c->w_dn_cls * L->dn_cls +
                c->w_dn_box * L->dn_box;
+    if (c->props) L->total += c->w_z * L->dn_z + c->w_rich * L->dn_rich;
     if (!backward) return DC_STATUS_OK;
 
     /* backward: DN heads -> DN -> max-pool -> crop_and_resize -> feature map gradient */
-    for (int i = 0; i < NET_COUNT; i++) DC_TRY(dc_net_zero_grad(m->nets[i]));
+    for (int i = 0; i < n_nets(m); i++) DC_TRY(dc_net_zero_grad(m->nets[i]));
     const int *fs = s1.feat->shape;
     dc_tensor *dfeat;
     DC_TRY(pool_t(m, 4, fs, &dfeat));
@@ -437,6 +539,13 @@ static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, int 
         DC_TRY(dc_net_backward(m->nets[NET_DN_CLS], m->acts, dlogits, &ddn));
         DC_TRY(dc_net_backward(m->nets[NET_DN_BOX], m->acts, ddeltas, &ddn2));
         DC_TRY(dc_add_forward(m->ctx, ddn, ddn2, ddn));
+        if (prop_grad) { /* no known property or both weights 0: no term, so nothing changes */
+            dc_tensor *dprops, *ddn3;
+            DC_TRY(pool_t(m, 2, s2.props->shape, &dprops));
+            DC_TRY(dc_gauss_nll_backward(m->ctx, s2.props, prop_t, prop_wsum, prop_norm, 1.0f, dprops));
+            DC_TRY(dc_net_backward(m->nets[NET_DN_PROPS], m->acts, dprops, &ddn3));
+            DC_TRY(dc_add_forward(m->ctx, ddn, ddn3, ddn));
+        }
         DC_TRY(dc_net_backward(m->nets[NET_DN], m->acts, ddn, &dpooled));
         dc_pool2d_params pp = roi_pool();
         DC_TRY(pool_t(m, 4, s2.crops->shape, &dcrops));
@@ -464,10 +573,11 @@ static dc_status step(dc_frcnn *m, const dc_tensor *image, const float *gt, int 
     return dc_net_backward(m->nets[NET_FN], m->acts, dfeat, NULL);
 }
 
-dc_status dc_frcnn_train_step(dc_frcnn *m, const dc_tensor *image, const float *gt, int n_gt,
-                              dc_rng *rng, int update, dc_frcnn_losses *losses)
+dc_status dc_frcnn_train_step(dc_frcnn *m, const dc_tensor *image, const float *gt,
+                              const float *gt_props, int n_gt, dc_rng *rng, int update,
+                              dc_frcnn_losses *losses)
 {
-    DC_TRY(step(m, image, gt, n_gt, rng, 1, losses));
+    DC_TRY(step(m, image, gt, gt_props, n_gt, rng, 1, losses));
     if (!update) return DC_STATUS_OK;
     return dc_frcnn_apply_grads(m, &losses->grad_norm);
 }
@@ -479,15 +589,21 @@ dc_status dc_frcnn_apply_grads(dc_frcnn *m, float *grad_norm)
                                 m->n_params, m->cfg.lr, m->cfg.momentum);
 }
 
-dc_status dc_frcnn_loss(dc_frcnn *m, const dc_tensor *image, const float *gt, int n_gt, dc_rng *rng,
-                        dc_frcnn_losses *losses)
+dc_status dc_frcnn_loss(dc_frcnn *m, const dc_tensor *image, const float *gt,
+                        const float *gt_props, int n_gt, dc_rng *rng, dc_frcnn_losses *losses)
 {
-    return step(m, image, gt, n_gt, rng, 0, losses);
+    return step(m, image, gt, gt_props, n_gt, rng, 0, losses);
 }
 
 /* ------------------------------------------------------------------ detection */
 
 dc_status dc_frcnn_detect(dc_frcnn *m, const dc_tensor *image, dc_detection *out, int cap, int *n_out)
+{
+    return dc_frcnn_detect_props(m, image, out, NULL, cap, n_out);
+}
+
+dc_status dc_frcnn_detect_props(dc_frcnn *m, const dc_tensor *image, dc_detection *out,
+                                float *props, int cap, int *n_out)
 {
     *n_out = 0;
     dc_pool_reset(m->acts);
@@ -504,6 +620,16 @@ dc_status dc_frcnn_detect(dc_frcnn *m, const dc_tensor *image, dc_detection *out
     if (st == DC_STATUS_OK) st = run_stage2(m, &s1, boxes, s1.n_prop, &s2);
     free(boxes);
     DC_TRY(st);
-    return dc_postprocess_run(m->ctx, &m->cfg.post, kept, s1.n_prop, s2.logits, s2.deltas,
-                              (float)s1.H, (float)s1.W, out, cap, n_out);
+    DC_TRY(dc_postprocess_run(m->ctx, &m->cfg.post, kept, s1.n_prop, s2.logits, s2.deltas,
+                              (float)s1.H, (float)s1.W, out, cap, n_out));
+    if (!props || !dc_frcnn_has_props(m) || *n_out == 0) return DC_STATUS_OK;
+    /* the heads at the final boxes: one more crop_and_resize and DN pass on those boxes */
+    float *fb = malloc((size_t)*n_out * 4 * sizeof *fb);
+    if (!fb) return DC_FAIL(DC_STATUS_OUT_OF_MEMORY, "out of host memory");
+    for (int i = 0; i < *n_out; i++) memcpy(fb + 4 * i, out[i].box, 4 * sizeof *fb);
+    stage2 sp;
+    st = run_stage2(m, &s1, fb, *n_out, &sp);
+    free(fb);
+    DC_TRY(st);
+    return dc_tensor_download(sp.props, props, (size_t)*n_out * PROPS_OUT);
 }

@@ -1,5 +1,6 @@
 /* Training ops (opencl/basic_train.cl): softmax cross-entropy and smooth L1 losses with per-row
- * weights, clipping by global norm and the momentum SGD update. */
+ * weights, the Gaussian NLL of the property heads (weights per value), clipping by global norm
+ * and the momentum SGD update. */
 #include <limits.h>
 #include <math.h>
 
@@ -163,6 +164,43 @@ dc_status dc_smooth_l1_backward(dc_ctx *ctx, const dc_tensor *pred, const dc_ten
     DC_TRY(dc_tensor_expect(target, op, "target", 2, rw.r, rw.k, -1, -1));
     DC_TRY(dc_tensor_expect(dpred, op, "dpred", 2, rw.r, rw.k, -1, -1));
     return launch_smooth_l1_backward(ctx, pred->buf, target->buf, &rw, dloss / norm, dpred->buf);
+}
+
+/* pred [R, 2K], target [R, K], weights [R, K] or NULL. The kernels take R and K (properties). */
+static dc_status check_gauss_nll(const char *op, const dc_tensor *pred, const dc_tensor *target,
+                                 const dc_tensor *weights, float norm, rows *rw)
+{
+    DC_TRY(check_rows(op, pred, "pred", NULL, norm, rw));
+    DC_CHECK_ARG(rw->k % 2 == 0, "%s: argument pred has %d columns; it must hold a (mean, log sigma) "
+                 "pair per property (an even number)", op, rw->k);
+    rw->k /= 2;
+    DC_TRY(dc_tensor_expect(target, op, "target", 2, rw->r, rw->k, -1, -1));
+    if (weights) DC_TRY(dc_tensor_expect(weights, op, "weights", 2, rw->r, rw->k, -1, -1));
+    rw->has_weights = weights != NULL;
+    rw->weights = weights ? weights->buf : pred->buf;
+    return DC_STATUS_OK;
+}
+
+dc_status dc_gauss_nll_forward(dc_ctx *ctx, const dc_tensor *pred, const dc_tensor *target,
+                               const dc_tensor *weights, float norm, dc_tensor *loss)
+{
+    static const char *op = "gauss_nll_forward";
+    rows rw;
+    DC_TRY(check_gauss_nll(op, pred, target, weights, norm, &rw));
+    DC_TRY(check_scalar_out(op, loss));
+    return launch_loss(ctx, op, 0, pred->buf, target->buf, &rw, norm, loss->buf, GROUP, GROUP);
+}
+
+dc_status dc_gauss_nll_backward(dc_ctx *ctx, const dc_tensor *pred, const dc_tensor *target,
+                                const dc_tensor *weights, float norm, float dloss,
+                                dc_tensor *dpred)
+{
+    static const char *op = "gauss_nll_backward";
+    rows rw;
+    DC_TRY(check_gauss_nll(op, pred, target, weights, norm, &rw));
+    DC_TRY(dc_tensor_expect(dpred, op, "dpred", 2, rw.r, 2 * rw.k, -1, -1));
+    return launch_loss(ctx, op, 0, pred->buf, target->buf, &rw, dloss / norm, dpred->buf,
+                       (size_t)rw.r * rw.k, LOCAL);
 }
 
 /* ------------------------------------------------------------------ optimisation */

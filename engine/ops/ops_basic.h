@@ -109,6 +109,19 @@ dc_status dc_smooth_l1_backward(dc_ctx *ctx, const dc_tensor *pred, const dc_ten
                                 const dc_tensor *weights, float norm, float dloss,
                                 dc_tensor *dpred);
 
+/* Gaussian negative log-likelihood of K properties per row (the detector's property heads):
+ * pred [R, 2K] holds per property j a mean mu = pred[r, 2j] and a log standard deviation
+ * s = pred[r, 2j + 1]; target [R, K]; weights [R, K] (NULL: all 1) are PER VALUE, so a row may
+ * train one property and not another; weight 0 ignores a value (its target is not read, NaN
+ * allowed, and its gradient is 0). loss = sum_{r,j} w_rj (0.5 (t - mu)^2 exp(-2 s) + s) / norm
+ * (the constant 0.5 log 2 pi left out). */
+dc_status dc_gauss_nll_forward(dc_ctx *ctx, const dc_tensor *pred, const dc_tensor *target,
+                               const dc_tensor *weights, float norm, dc_tensor *loss);
+/* dpred [R, 2K] = dloss w / norm * ((mu - t) exp(-2 s), 1 - (t - mu)^2 exp(-2 s)). */
+dc_status dc_gauss_nll_backward(dc_ctx *ctx, const dc_tensor *pred, const dc_tensor *target,
+                                const dc_tensor *weights, float norm, float dloss,
+                                dc_tensor *dpred);
+
 /* ------------------------------------------------------------------ optimisation */
 
 /* TF clip_by_global_norm, in place: global_norm = sqrt(sum over all grads of g^2), then every

@@ -12,7 +12,7 @@ static double loss_at(dc_frcnn *m, const dc_tensor *img, const float *gt, const 
 {
     dc_rng rng = *rng0;
     dc_frcnn_losses L;
-    if (dc_frcnn_loss(m, img, gt, 1, &rng, &L) != DC_STATUS_OK) return NAN;
+    if (dc_frcnn_loss(m, img, gt, NULL, 1, &rng, &L) != DC_STATUS_OK) return NAN;
     return L.total;
 }
 
@@ -82,7 +82,7 @@ int main(void)
     /* analytic gradients of the step (no update) with a saved sampler state */
     dc_rng r0 = rng, r1 = rng;
     dc_frcnn_losses L;
-    CHECK_OK(dc_frcnn_train_step(m, img, gt, 1, &r1, 0, &L));
+    CHECK_OK(dc_frcnn_train_step(m, img, gt, NULL, 1, &r1, 0, &L));
     CHECK(L.n_proposals > 0 && L.n_rpn_pos > 0, "proposals %d, rpn positives %d", L.n_proposals, L.n_rpn_pos);
     CHECK(L.rpn_cls > 0 && L.rpn_box > 0 && L.dn_cls > 0, "losses %g %g %g %g", L.rpn_cls, L.rpn_box,
           L.dn_cls, L.dn_box);
@@ -116,7 +116,7 @@ int main(void)
     dc_frcnn_set_lr(m, 0.01f);
     float first = 0, last = 0;
     for (int s = 0; s < 400; s++) {
-        CHECK_OK(dc_frcnn_train_step(m, img, gt, 1, &rng, 1, &L));
+        CHECK_OK(dc_frcnn_train_step(m, img, gt, NULL, 1, &rng, 1, &L));
         if (s < 5) first += L.total / 5;
         if (s >= 395) last += L.total / 5;
     }
@@ -137,7 +137,7 @@ int main(void)
 
     /* bad input */
     float inverted[4] = {20, 9, 6, 25};
-    CHECK_FAILS(dc_frcnn_train_step(m, img, inverted, 1, &rng, 1, &L), DC_STATUS_INVALID_ARG, "box 0");
+    CHECK_FAILS(dc_frcnn_train_step(m, img, inverted, NULL, 1, &rng, 1, &L), DC_STATUS_INVALID_ARG, "box 0");
     dc_tensor *gray;
     CHECK_OK(dc_tensor_new(ctx, 4, (int[]){1, 1, S, S}, &gray));
     CHECK_FAILS(dc_frcnn_detect(m, gray, det, 10, &n_det), DC_STATUS_SHAPE, "image");

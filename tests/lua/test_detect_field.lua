@@ -139,7 +139,8 @@ expect_error(function() detect.run({dir = dir .. "/sky", tta = 3, quiet = true})
 -- and what that tile finds within the window around it replaces it. Every second-look tile is
 -- centred on a first-look candidate (or clamped), and every final candidate lies within the window
 -- of the candidate its tile looked at
-local first = detect.run({dir = dir .. "/sky", out = dir .. "/out-first", threshold = 0, suppress = 0, quiet = true})
+local first = detect.run({dir = dir .. "/sky", out = dir .. "/out-first", threshold = 0, suppress = 0, recentre = 0,
+  quiet = true})
 local again = detect.run({dir = dir .. "/sky", out = dir .. "/out-again", threshold = 0, suppress = 0, recentre = 1,
   quiet = true})
 local pre = util.parse_data(dc.weights_meta(dc.weights_dir .. "/demo.dcw").preprocess, "preprocess")
