@@ -72,6 +72,27 @@ function M.config(defaults, user, where, ranges)
   return out
 end
 
+-- A command line with presets: `preset=NAME` (default `default`) picks presets[NAME] (an error
+-- naming `where` and the known presets otherwise), applied over defaults, then the other
+-- "key=value" arguments on top; both checked against defaults and ranges (config, args). Returns
+-- the config and the preset's name.
+function M.preset_args(defaults, presets, argv, where, ranges, default)
+  local preset, rest = default, {}
+  for _, a in ipairs(argv) do
+    local v = a:match("^preset=(.*)$")
+    if v then preset = v else rest[#rest + 1] = a end
+  end
+  local base = presets[preset]
+  if not base then
+    local names = {}
+    for k in pairs(presets) do names[#names + 1] = k end
+    table.sort(names)
+    error(string.format("%s: unknown preset '%s' (%s)", where, preset, table.concat(names, ", ")), 0)
+  end
+  local merged = M.config(defaults, base, where .. " preset " .. preset, ranges)
+  return M.args(merged, rest, where, ranges), preset
+end
+
 -- Parse command-line arguments "key=value" (the script's `...`) against defaults: values take the
 -- type of their default (number, boolean, string); unknown keys are errors.
 function M.args(defaults, argv, where, ranges)

@@ -12,15 +12,6 @@ local util = require("deepcee_util")
 local datasets = require("dataset")
 local dc = require("deepcee")
 
-local preset, rest = "paper", {}
-for _, a in ipairs({...}) do
-  local v = a:match("^preset=(.*)$")
-  if v then preset = v else rest[#rest + 1] = a end
-end
-local base = datasets.presets[preset]
-if not base then error(string.format("datasets: unknown preset '%s' (paper, demo, wide)", preset), 0) end
--- the preset first, the command line on top; both checked against the defaults
-local defaults = util.config(datasets.defaults, base, "datasets preset " .. preset, datasets.ranges)
-local cfg = util.args(defaults, rest, "datasets", datasets.ranges)
+local cfg = util.preset_args(datasets.defaults, datasets.presets, {...}, "datasets", datasets.ranges, "paper")
 dc.handle_interrupts(true)
 datasets.build(cfg)
