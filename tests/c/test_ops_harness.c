@@ -22,8 +22,9 @@
  *   linear around the point (inputs kept 0.01 off kinks and ties, step 1e-3) is exact up to double
  *   rounding (~1e-13). A max pool with overlapping windows (kernel > stride) sums the dy of every
  *   window an input wins, so its backward gets the bound of sums below.
- * - 1e-7 for one float operation per element (add, scale): the float result is the exact one
- *   rounded, |error| <= u |want|.
+ * - 0 also for add and scale forward, against the reference rounded to float (IEEE float + and *
+ *   are correctly rounded); 1e-7 for scale's backward against exact central differences and for
+ *   bias's forward (x + b against the unrounded sum): one rounding, |error| <= u |want|.
  * - 1e-5 for sums and means of up to a few hundred float terms (conv, fc, bias, batch norm, pools,
  *   GEMM, clipping): the float rounding of an n-term sum is about sqrt(n) u sum|t|, a few 1e-7
  *   of max |y| for these shapes; 1e-5 leaves a factor of 10 or more. The backward of these ops is
@@ -43,6 +44,11 @@ enum { MAX_IN = 12, FD_MAX = 3000 };
 
 static dc_ctx *ctx;
 static dc_rng rng;
+/* Set while the reference computes the forward to compare with: the references of single
+ * correctly rounded float ops (add, scale) then round to float. The finite differences use the
+ * unrounded function (a rounded one is a staircase). */
+static int round_ref;
+static double maybe_round(double v) { return round_ref ? (double)(float)v : v; }
 
 /* One input or output: ndim 0 = absent (an optional argument passed as NULL). */
 typedef struct tspec {
@@ -133,7 +139,7 @@ static void axis_geometry(int in, int k, int s, int pad, int same, int *out, int
 
 /* ------------------------------------------------------------------ elementwise */
 
-/* relu: mode 0 backward from x, 1 from y */
+/* relu: mode & 1 backward from y (else from x), mode & 2 forward in place (y = x) */
 static void relu_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 {
     *n_in = 1;
@@ -153,17 +159,19 @@ static void relu_ref(const hcase *c, const double *const *in, double *y)
 }
 static dc_status relu_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
 {
-    (void)c;
-    return dc_relu_forward(ctx, in[0], y);
+    if (!(c->mode & 2)) return dc_relu_forward(ctx, in[0], y);
+    DC_TRY(dc_tensor_copy(in[0], y));
+    return dc_relu_forward(ctx, y, y);
 }
 static dc_status relu_bwd(const hcase *c, dc_tensor **in, const dc_tensor *y, const dc_tensor *dy,
                           float dloss, dc_tensor **g, int acc)
 {
     (void)dloss, (void)acc;
-    return dc_relu_backward(ctx, c->mode ? y : in[0], dy, g[0]);
+    return dc_relu_backward(ctx, c->mode & 1 ? y : in[0], dy, g[0]);
 }
 
-/* add: y = a + b; its backward passes dy unchanged (no op) */
+/* add: y = a + b (mode 1: in place, y = a); its backward passes dy unchanged (no op). The
+ * reference rounds to float: the device result must be the correctly rounded sum. */
 static void add_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 {
     *n_in = 2;
@@ -174,15 +182,17 @@ static void add_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 static void add_ref(const hcase *c, const double *const *in, double *y)
 {
     tspec t = ts_like(c, 0, 0, 0);
-    for (size_t i = 0; i < numel(&t); i++) y[i] = in[0][i] + in[1][i];
+    for (size_t i = 0; i < numel(&t); i++) y[i] = maybe_round(in[0][i] + in[1][i]);
 }
 static dc_status add_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
 {
-    (void)c;
-    return dc_add_forward(ctx, in[0], in[1], y);
+    if (!c->mode) return dc_add_forward(ctx, in[0], in[1], y);
+    DC_TRY(dc_tensor_copy(in[0], y));
+    return dc_add_forward(ctx, y, in[1], y);
 }
 
-/* scale: y = f0 x; backward dx = f0 dy with the same op */
+/* scale: y = f0 x (the reference rounded to float: one correctly rounded product); backward
+ * dx = f0 dy with the same op */
 static void scale_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 {
     *n_in = 1;
@@ -192,7 +202,7 @@ static void scale_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 static void scale_ref(const hcase *c, const double *const *in, double *y)
 {
     tspec t = ts_like(c, 0, 0, 0);
-    for (size_t i = 0; i < numel(&t); i++) y[i] = (float)c->f0 * in[0][i];
+    for (size_t i = 0; i < numel(&t); i++) y[i] = maybe_round((float)c->f0 * in[0][i]);
 }
 static dc_status scale_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
 {
@@ -210,7 +220,9 @@ static void describe_elementwise(const hcase *c, char *buf, size_t size)
     int s[4], nd = dims_of(c, s), at = snprintf(buf, size, "%s [", c->op->name);
     for (int i = 0; i < nd; i++) at += snprintf(buf + at, size - (size_t)at, i ? ",%d" : "%d", s[i]);
     at += snprintf(buf + at, size - (size_t)at, "]");
-    if (!strcmp(c->op->name, "relu")) snprintf(buf + at, size - (size_t)at, " bwd from %s", c->mode ? "y" : "x");
+    if (!strcmp(c->op->name, "relu"))
+        snprintf(buf + at, size - (size_t)at, " bwd from %s%s", c->mode & 1 ? "y" : "x", c->mode & 2 ? " in place" : "");
+    if (!strcmp(c->op->name, "add") && c->mode) snprintf(buf + at, size - (size_t)at, " in place");
     if (!strcmp(c->op->name, "scale")) snprintf(buf + at, size - (size_t)at, " alpha %g", c->f0);
 }
 
@@ -689,8 +701,10 @@ static dc_status bias_bwd(const hcase *c, dc_tensor **in, const dc_tensor *y, co
 }
 
 /* bn (frozen): x dims from the case, gamma [C] with mode & 1, beta [C] with mode & 2, mean, var
- * [C] (var[0] = 0: eps alone keeps it finite); eps 0.001 (the paper's model). Only x has a
- * gradient op (the statistics are frozen). */
+ * [C] (var[0] = 0: eps alone keeps it finite); eps 0.001 (the paper's model); mode & 4: forward
+ * in place (y = x), mode & 8: backward in place (dx = dy; the accumulating run stays apart, as
+ * the header allows the alias only when overwriting). Only x has a gradient op (the statistics
+ * are frozen). */
 static const float k_bn_eps = 0.001f;
 static void bn_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 {
@@ -718,14 +732,17 @@ static void bn_ref(const hcase *c, const double *const *in, double *y)
 }
 static dc_status bn_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
 {
-    (void)c;
-    return dc_bn_forward(ctx, in[0], in[1], in[2], in[3], in[4], k_bn_eps, y);
+    if (!(c->mode & 4)) return dc_bn_forward(ctx, in[0], in[1], in[2], in[3], in[4], k_bn_eps, y);
+    DC_TRY(dc_tensor_copy(in[0], y));
+    return dc_bn_forward(ctx, y, in[1], in[2], in[3], in[4], k_bn_eps, y);
 }
 static dc_status bn_bwd(const hcase *c, dc_tensor **in, const dc_tensor *y, const dc_tensor *dy,
                         float dloss, dc_tensor **g, int acc)
 {
-    (void)c, (void)y, (void)dloss;
-    return dc_bn_backward_input(ctx, dy, in[1], in[4], k_bn_eps, g[0], acc);
+    (void)y, (void)dloss;
+    if (!(c->mode & 8) || acc) return dc_bn_backward_input(ctx, dy, in[1], in[4], k_bn_eps, g[0], acc);
+    DC_TRY(dc_tensor_copy(dy, g[0]));
+    return dc_bn_backward_input(ctx, g[0], in[1], in[4], k_bn_eps, g[0], 0);
 }
 static void describe_channels(const hcase *c, char *buf, size_t size)
 {
@@ -733,7 +750,8 @@ static void describe_channels(const hcase *c, char *buf, size_t size)
     for (int i = 0; i < nd; i++) at += snprintf(buf + at, size - (size_t)at, i ? ",%d" : "%d", s[i]);
     at += snprintf(buf + at, size - (size_t)at, "]");
     if (!strcmp(c->op->name, "bn"))
-        snprintf(buf + at, size - (size_t)at, "%s%s", c->mode & 1 ? " gamma" : "", c->mode & 2 ? " beta" : "");
+        snprintf(buf + at, size - (size_t)at, "%s%s%s%s", c->mode & 1 ? " gamma" : "", c->mode & 2 ? " beta" : "",
+                 c->mode & 4 ? " fwd in place" : "", c->mode & 8 ? " bwd in place" : "");
 }
 
 /* matmul: C [M = n, N = c] = f0 op(A) op(B), op(A) [M, K = k], A stored transposed with mode & 1,
@@ -894,7 +912,8 @@ static const op_def MATMUL = {"matmul", mm_spec, NULL, mm_ref, mm_fwd, NULL, 0, 
 static const op_def CLIP = {"clip_by_global_norm", clip_spec, NULL, clip_ref, clip_fwd, NULL, 0, 0, 0, describe_list};
 static const op_def SGD = {"sgd_momentum", sgd_spec, NULL, sgd_ref, sgd_fwd, NULL, 0, 0, 0, describe_list};
 
-/* Tolerances: EXACT 0 (copies, selections), ONE_ROUNDING 1e-7 (one float op per element), SUM
+/* Tolerances: EXACT 0 (copies, selections, correctly rounded single ops), ONE_ROUNDING 1e-7 (one
+ * float op per element against the unrounded value), SUM
  * 1e-5 (float sums of up to a few hundred terms), LOSS 1e-4 (float exp/log and reductions over up
  * to 600 values); COPY_FD 1e-9: a copied gradient against exact central differences. See the top
  * of the file. */
@@ -908,11 +927,13 @@ static const hcase cases[] = {
     /* elementwise: 4-D with odd sizes, batch 2, 1-D */
     {&RELU, 1, 3, 7, 5, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
     {&RELU, 2, 5, 13, 11, .mode = 1, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
+    {&RELU, 2, 5, 13, 11, .mode = 1 | 2, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
     {&RELU, 37, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
-    {&ADD, 2, 5, 13, 11, .fwd_tol = ONE_ROUNDING},
-    {&ADD, 37, .fwd_tol = ONE_ROUNDING},
-    {&SCALE, 2, 3, 7, 5, .f0 = -0.375, .fwd_tol = ONE_ROUNDING, .bwd_tol = ONE_ROUNDING},
-    {&SCALE, 129, 7, .f0 = 3.1, .fwd_tol = ONE_ROUNDING, .bwd_tol = ONE_ROUNDING},
+    {&ADD, 2, 5, 13, 11, .fwd_tol = EXACT},
+    {&ADD, 2, 5, 13, 11, .mode = 1, .fwd_tol = EXACT},
+    {&ADD, 37, .fwd_tol = EXACT},
+    {&SCALE, 2, 3, 7, 5, .f0 = -0.375, .fwd_tol = EXACT, .bwd_tol = ONE_ROUNDING},
+    {&SCALE, 129, 7, .f0 = 3.1, .fwd_tol = EXACT, .bwd_tol = ONE_ROUNDING},
     /* pools: Inception-v2's and the ROI pool's geometries, odd and even sizes, batch > 1, all
      * negative values (padding must not win a max), a 1x1 input */
     {&MAXPOOL, 1, 3, 7, 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .same = 1, .f0 = -1, .fwd_tol = EXACT, .bwd_tol = SUM},
@@ -977,11 +998,11 @@ static const hcase cases[] = {
     {&BIAS, 3, 5, 7, 5, .fwd_tol = ONE_ROUNDING, .bwd_tol = SUM},
     {&BIAS, 2, 3, 17, 13, .fwd_tol = ONE_ROUNDING, .bwd_tol = SUM},
     {&BIAS, 129, 7, .fwd_tol = ONE_ROUNDING, .bwd_tol = SUM},
-    {&BIAS, 1, 64, 25, .fwd_tol = ONE_ROUNDING, .bwd_tol = SUM},
+    {&BIAS, 1, 64, 250, .fwd_tol = ONE_ROUNDING, .bwd_tol = SUM},
     /* frozen batch norm: with and without gamma / beta, [N, C] */
     {&BN, 2, 3, 7, 5, .mode = 1 | 2, .fwd_tol = SUM, .bwd_tol = SUM},
     {&BN, 1, 5, 9, 11, .mode = 2, .fwd_tol = SUM, .bwd_tol = SUM},
-    {&BN, 3, 4, 2, 3, .mode = 1, .fwd_tol = SUM, .bwd_tol = SUM},
+    {&BN, 3, 4, 2, 3, .mode = 1 | 4 | 8, .fwd_tol = SUM, .bwd_tol = SUM},
     {&BN, 6, 7, .mode = 1 | 2, .fwd_tol = SUM, .bwd_tol = SUM},
     /* GEMM: each transpose, odd sizes, small (direct kernel) and larger */
     {&MATMUL, 5, 7, .k = 3, .f0 = 2, .mode = 1, .fwd_tol = SUM},
@@ -989,8 +1010,8 @@ static const hcase cases[] = {
     {&MATMUL, 33, 65, .k = 31, .f0 = -0.5, .mode = 2, .fwd_tol = SUM},
     {&MATMUL, 70, 129, .k = 67, .f0 = 1, .mode = 3, .fwd_tol = SUM},
     /* optimisation: one tensor large enough for several reducing work-groups */
-    {&CLIP, .parts = {1, 37, 7001, 513}, .f0 = 20, .fwd_tol = SUM},
-    {&CLIP, .parts = {1, 37, 7001, 513}, .f0 = 1000, .fwd_tol = SUM},
+    {&CLIP, .parts = {1, 37, 70001, 513}, .f0 = 80, .fwd_tol = SUM},
+    {&CLIP, .parts = {1, 37, 70001, 513}, .f0 = 1000, .fwd_tol = SUM},
     {&CLIP, .parts = {2, 5}, .f0 = 0, .fwd_tol = SUM},
     {&SGD, .parts = {2, 1}, .f0 = 0.1, .f1 = 0.9, .fwd_tol = SUM},
     {&SGD, .parts = {37, 1001, 3}, .f0 = 0.01, .f1 = 0.5, .fwd_tol = SUM},
@@ -1048,7 +1069,9 @@ static int run_case(const hcase *c)
     /* forward */
     const size_t ny = numel(&out);
     double *want = malloc(ny * sizeof *want), fwd_err = NAN, bwd_err = 0.0;
+    round_ref = 1;
     op->ref(c, (const double *const *)d, want);
+    round_ref = 0;
     dc_tensor *y = ops_tensor(ctx, out.ndim, out.shape, NULL);
     float *got = NULL, *again = NULL;
     ops_must(dc_tensor_fill(y, NAN));
@@ -1116,6 +1139,15 @@ static int run_case(const hcase *c)
                 num[j] = (lp - lm) / (2 * op->fd_eps);
                 gs[j] = gi[idx[j]];
             }
+            /* where the loss does not depend on an element at all (a ReLU's negative input, an
+             * ignored row, a max pool's loser) both differences are the same number and the
+             * gradient must be exactly 0 */
+            for (size_t j = 0; j < m && ok; j++)
+                if (num[j] == 0.0 && gs[j] != 0.0f) {
+                    snprintf(why, sizeof why, "backward: d input %d [%zu] = %.9g where the loss does not "
+                             "depend on it", i, idx[j], gs[j]);
+                    ok = 0;
+                }
             double e = ops_max_rel_err(gs, num, m, &worst);
             if (ok && !(e <= c->bwd_tol)) {
                 snprintf(why, sizeof why, "backward: d input %d [%zu] = %.9g, finite differences %.9g; "
