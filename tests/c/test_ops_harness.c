@@ -935,16 +935,24 @@ static const hcase cases[] = {
     {&SCALE, 2, 3, 7, 5, .f0 = -0.375, .fwd_tol = EXACT, .bwd_tol = ONE_ROUNDING},
     {&SCALE, 129, 7, .f0 = 3.1, .fwd_tol = EXACT, .bwd_tol = ONE_ROUNDING},
     /* pools: Inception-v2's and the ROI pool's geometries, odd and even sizes, batch > 1, all
-     * negative values (padding must not win a max), a 1x1 input */
+     * negative values (padding must not win a max), a 1x1 input; max pools with both backward
+     * variants (from x alone and given y) */
     {&MAXPOOL, 1, 3, 7, 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .same = 1, .f0 = -1, .fwd_tol = EXACT, .bwd_tol = SUM},
+    {&MAXPOOL, 1, 3, 7, 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .same = 1, .f0 = -1, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 2, 2, 9, 7, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = 1, .f0 = -5, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 2, 2, 9, 7, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = 1, .f0 = -5, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 1, 2, 14, 14, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
+    {&MAXPOOL, 1, 2, 14, 14, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .mode = 1, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
     {&MAXPOOL, 1, 3, 7, 5, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .same = 1, .f0 = -0.5, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
+    {&MAXPOOL, 1, 3, 7, 5, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .same = 1, .f0 = -0.5, .mode = 1, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
     {&MAXPOOL, 2, 1, 11, 8, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .f0 = -0.5, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
+    {&MAXPOOL, 2, 1, 11, 8, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .f0 = -0.5, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 1, 2, 6, 7, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .pad = {1, 1}, .f0 = -0.5, .fwd_tol = EXACT, .bwd_tol = SUM},
+    {&MAXPOOL, 1, 2, 6, 7, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .pad = {1, 1}, .f0 = -0.5, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 3, 2, 7, 6, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .pad = {1, 0}, .f0 = -0.5, .fwd_tol = EXACT, .bwd_tol = SUM},
+    {&MAXPOOL, 3, 2, 7, 6, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .pad = {1, 0}, .f0 = -0.5, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&MAXPOOL, 1, 1, 1, 1, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = 1, .f0 = 0.25, .fwd_tol = EXACT, .bwd_tol = SUM},
+    {&MAXPOOL, 1, 1, 1, 1, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = 1, .f0 = 0.25, .mode = 1, .fwd_tol = EXACT, .bwd_tol = SUM},
     {&AVGPOOL, 1, 3, 7, 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .same = 1, .f0 = -1, .fwd_tol = SUM, .bwd_tol = SUM},
     {&AVGPOOL, 2, 2, 9, 7, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = 1, .f0 = -5, .fwd_tol = SUM, .bwd_tol = SUM},
     {&AVGPOOL, 1, 2, 14, 14, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .fwd_tol = SUM, .bwd_tol = SUM},
