@@ -799,7 +799,9 @@ static int list_parts(const hcase *c, size_t *total)
     return k;
 }
 
-/* clip_by_global_norm with clip f0: output the clipped grads, then the norm it returned */
+/* clip_by_global_norm with clip f0: output the clipped grads, then the norm it returned divided
+ * by sqrt(total) (of the order of one value, so that the max-norm error of the clipped values is
+ * not measured against the much larger norm) */
 static void clip_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
 {
     size_t total;
@@ -817,7 +819,7 @@ static void clip_ref(const hcase *c, const double *const *in, double *y)
     double norm = sqrt(sq), clip = (float)c->f0, scale = clip > 0 ? clip / fmax(norm, clip) : 1.0;
     for (int i = 0; i < k; i++)
         for (int j = 0; j < c->parts[i]; j++) y[at++] = in[i][j] * scale;
-    y[at] = norm;
+    y[at] = norm / sqrt((double)total);
 }
 static dc_status clip_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
 {
@@ -831,6 +833,7 @@ static dc_status clip_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
         if (!st) st = dc_tensor_copy(in[i], work[i]);
     }
     if (!st) st = dc_clip_by_global_norm(ctx, work, k, (float)c->f0, &norm);
+    norm = (float)(norm / sqrt((double)total));
     if (!st) st = dc_tensor_new(ctx, 2, (int[]){1, 1}, &work[k]);
     if (!st) st = dc_tensor_upload(work[k], &norm, 1);
     if (!st) st = dc_concat_forward(ctx, (const dc_tensor *const *)work, k + 1, y);
