@@ -34,7 +34,13 @@
  *   float exp/log and a float reduction over up to 600 values; finite-difference step 1e-4 on a
  *   smooth function, truncation error ~eps^2 |f'''| ~ 1e-8.
  * The ops' error paths (shapes, arguments), hand-computed values and the engine's own geometry
- * helpers are tested in the op's own file (test_ops_*.c, test_sgd.c). */
+ * helpers are tested in the op's own file (test_ops_*.c, test_sgd.c).
+ *
+ * To see it fail without rebuilding, run it on a broken copy of the kernels
+ * (DEEPCEE_KERNELS=<folder with edited .cl files>): an off-by-one in basic_pool.cl's covering()
+ * fails the 8 avgpool cases on their backward, a max pool that skips its last output column
+ * fails the 16 maxpool cases on NaN in the forward, a global_avgpool_backward that skips element
+ * 0 fails its 3 cases ("element 0 is NaN (not written)"). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "dc_test.h"
 #include "ops/ops.h"
