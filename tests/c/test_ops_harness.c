@@ -1,5 +1,6 @@
-/* The one table-driven harness for the ops of engine/ops (ops_conv.h, ops_basic.h), after ggml's
- * test-backend-ops: a table of cases {op, shape and parameters, tolerances}; for each case
+/* The one table-driven harness for the ops of engine/ops (ops_conv.h, ops_basic.h) and the two
+ * detector ops with a backward (head_to_anchors, crop_resize), after ggml's test-backend-ops: a
+ * table of cases {op, shape and parameters, tolerances}; for each case
  *  1. random inputs from the engine's RNG (dc_rng, one seed), nudged off kinks and ties where the
  *     op has them;
  *  2. the device forward into an output pre-filled with NaN (an element the op does not write
@@ -43,6 +44,7 @@
  * 0 fails its 3 cases ("element 0 is NaN (not written)"). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "dc_test.h"
+#include "detect/detect.h"
 #include "ops/ops.h"
 #include "test_ops_util.h"
 
@@ -899,6 +901,129 @@ static void describe_list(const hcase *c, char *buf, size_t size)
     else snprintf(buf + at, size - (size_t)at, " lr %g momentum %g", c->f0, c->f1);
 }
 
+/* ------------------------------------------------------------------ detector ops with a backward
+ * (engine/detect: the two whose gradients training uses) */
+
+/* head_to_anchors: head [B, A*k, H, W] (c = A*k, k = k) -> out [B*H*W*A, k], row
+ * ((b H + y) W + x) A + a, column t from channel a k + t; the backward is the inverse permutation */
+static void h2a_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
+{
+    *n_in = 1;
+    in[0] = ts(4, c->n, c->c, c->h, c->w, -1, 1, 1);
+    *out = ts(2, c->n * c->h * c->w * (c->c / c->k), c->k, 0, 0, 0, 0, 0);
+}
+static void h2a_ref(const hcase *c, const double *const *in, double *y)
+{
+    const int A = c->c / c->k;
+    for (int b = 0; b < c->n; b++)
+        for (int yy = 0; yy < c->h; yy++)
+            for (int x = 0; x < c->w; x++)
+                for (int a = 0; a < A; a++)
+                    for (int t = 0; t < c->k; t++) {
+                        size_t row = (((size_t)b * c->h + yy) * c->w + x) * A + a;
+                        y[row * c->k + t] = in[0][(((size_t)b * c->c + a * c->k + t) * c->h + yy) * c->w + x];
+                    }
+}
+static dc_status h2a_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
+{
+    return dc_head_to_anchors_forward(ctx, in[0], c->k, y);
+}
+static dc_status h2a_bwd(const hcase *c, dc_tensor **in, const dc_tensor *y, const dc_tensor *dy,
+                         float dloss, dc_tensor **g, int acc)
+{
+    (void)in, (void)y, (void)dloss, (void)acc;
+    return dc_head_to_anchors_backward(ctx, dy, c->k, g[0]);
+}
+static void describe_h2a(const hcase *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "head_to_anchors n%d c%dx%dx%d k%d (A %d)", c->n, c->c, c->h, c->w, c->k, c->c / c->k);
+}
+
+/* crop_resize: feat [B, C, H, W], boxes [N = k, 4] normalised, crops kh x kw, extrapolation f0;
+ * mode & 1: box_index n % B (else NULL: image 0); mode & 2: every other box upside down; some
+ * boxes reach outside the map (extrapolated samples, no gradient). The sample coordinates are
+ * computed in float in TF's order, as the header defines them; the interpolation in double. */
+static int crop_index[64];
+static const int *crop_boxes_index(const hcase *c)
+{
+    if (!(c->mode & 1)) return NULL;
+    for (int i = 0; i < c->k && i < 64; i++) crop_index[i] = i % c->n;
+    return crop_index;
+}
+static void crop_spec(const hcase *c, int *n_in, tspec *in, tspec *out)
+{
+    *n_in = 2;
+    in[0] = ts(4, c->n, c->c, c->h, c->w, -1, 1, 1);
+    in[1] = ts(2, c->k, 4, 0, 0, 0, 1, 0);
+    *out = ts(4, c->k, c->c, c->kh, c->kw, 0, 0, 0);
+}
+static void crop_fix(const hcase *c, float **in)
+{
+    for (int b = 0; b < c->k; b++) {
+        float *box = in[1] + 4 * b;
+        for (int a = 0; a < 2; a++) {
+            box[a] = (float)(-0.15 + 0.7 * dc_rng_uniform(&rng));
+            box[a + 2] = box[a] + (float)(0.2 + 0.4 * dc_rng_uniform(&rng));
+        }
+        if ((c->mode & 2) && b % 2) {
+            float t = box[0];
+            box[0] = box[2], box[2] = t;
+        }
+    }
+}
+static float crop_coord(float c1, float c2, int size, int crop, int i)
+{
+    if (crop > 1) {
+        volatile float step = (c2 - c1) * (float)(size - 1) / (float)(crop - 1);
+        volatile float start = c1 * (float)(size - 1), off = (float)i * step;
+        return start + off;
+    }
+    volatile float mid = 0.5f * (c1 + c2);
+    return mid * (float)(size - 1);
+}
+static void crop_ref(const hcase *c, const double *const *in, double *y)
+{
+    const int *index = crop_boxes_index(c);
+    const size_t hw = (size_t)c->h * c->w;
+    for (int b = 0; b < c->k; b++)
+        for (int i = 0; i < c->kh; i++)
+            for (int j = 0; j < c->kw; j++) {
+                const double *box = in[1] + 4 * b;
+                float fy = crop_coord((float)box[0], (float)box[2], c->h, c->kh, i);
+                float fx = crop_coord((float)box[1], (float)box[3], c->w, c->kw, j);
+                int inside = fy >= 0.0f && fy <= (float)(c->h - 1) && fx >= 0.0f && fx <= (float)(c->w - 1);
+                int top = (int)floorf(fy), bottom = (int)ceilf(fy), left = (int)floorf(fx), right = (int)ceilf(fx);
+                double ly = fy - top, lx = fx - left;
+                for (int ch = 0; ch < c->c; ch++) {
+                    double *o = y + (((size_t)b * c->c + ch) * c->kh + i) * c->kw + j;
+                    if (!inside) {
+                        *o = (float)c->f0;
+                        continue;
+                    }
+                    const double *f = in[0] + ((size_t)(index ? index[b] : 0) * c->c + ch) * hw;
+                    double t = f[top * c->w + left] + (f[top * c->w + right] - f[top * c->w + left]) * lx;
+                    double d = f[bottom * c->w + left] + (f[bottom * c->w + right] - f[bottom * c->w + left]) * lx;
+                    *o = t + (d - t) * ly;
+                }
+            }
+}
+static dc_status crop_fwd(const hcase *c, dc_tensor **in, dc_tensor *y)
+{
+    return dc_crop_resize_forward(ctx, in[0], in[1], crop_boxes_index(c), (float)c->f0, y);
+}
+static dc_status crop_bwd(const hcase *c, dc_tensor **in, const dc_tensor *y, const dc_tensor *dy,
+                          float dloss, dc_tensor **g, int acc)
+{
+    (void)y, (void)dloss, (void)acc;
+    return dc_crop_resize_backward(ctx, dy, in[1], crop_boxes_index(c), g[0]);
+}
+static void describe_crop(const hcase *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "crop_resize n%d c%dx%dx%d %d boxes -> %dx%d extrapolation %g%s%s", c->n, c->c,
+             c->h, c->w, c->k, c->kh, c->kw, c->f0, c->mode & 1 ? " box_index" : "",
+             c->mode & 2 ? " upside-down boxes" : "");
+}
+
 /* ------------------------------------------------------------------ the ops */
 
 #define LINEAR_EPS 1e-3 /* the backward of a linear op: exact central differences at any step */
@@ -919,6 +1044,8 @@ static const op_def BIAS = {"bias", bias_spec, NULL, bias_ref, bias_fwd, bias_bw
 static const op_def BN = {"bn", bn_spec, bn_fix, bn_ref, bn_fwd, bn_bwd, 0, 1, LINEAR_EPS, describe_channels};
 static const op_def MATMUL = {"matmul", mm_spec, NULL, mm_ref, mm_fwd, NULL, 0, 0, 0, describe_mm};
 static const op_def CLIP = {"clip_by_global_norm", clip_spec, NULL, clip_ref, clip_fwd, NULL, 0, 0, 0, describe_list};
+static const op_def H2A = {"head_to_anchors", h2a_spec, NULL, h2a_ref, h2a_fwd, h2a_bwd, 0, 0, LINEAR_EPS, describe_h2a};
+static const op_def CROP = {"crop_resize", crop_spec, crop_fix, crop_ref, crop_fwd, crop_bwd, 0, 0, LINEAR_EPS, describe_crop};
 static const op_def SGD = {"sgd_momentum", sgd_spec, NULL, sgd_ref, sgd_fwd, NULL, 0, 0, 0, describe_list};
 
 /* Tolerances: EXACT 0 (copies, selections, correctly rounded single ops), ONE_ROUNDING 1e-7 (one
@@ -1032,6 +1159,13 @@ static const hcase cases[] = {
     {&CLIP, .parts = {2, 5}, .f0 = 0, .fwd_tol = SUM},
     {&SGD, .parts = {2, 1}, .f0 = 0.1, .f1 = 0.9, .fwd_tol = SUM},
     {&SGD, .parts = {37, 1001, 3}, .f0 = 0.01, .f1 = 0.5, .fwd_tol = SUM},
+    /* detector ops: objectness (k 2) and box deltas (k 4) of 3 and 9 anchors; crops of one and of
+     * several images, 1x1 and 7x5 and the second stage's 14x14 */
+    {&H2A, 1, 6, 5, 7, .k = 2, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
+    {&H2A, 2, 36, 3, 4, .k = 4, .fwd_tol = EXACT, .bwd_tol = COPY_FD},
+    {&CROP, 1, 3, 9, 11, .k = 5, .kh = 7, .kw = 5, .f0 = 0.5, .fwd_tol = SUM, .bwd_tol = SUM},
+    {&CROP, 2, 2, 8, 6, .k = 7, .kh = 14, .kw = 14, .mode = 1 | 2, .fwd_tol = SUM, .bwd_tol = SUM},
+    {&CROP, 3, 1, 5, 5, .k = 4, .kh = 1, .kw = 1, .f0 = -2, .mode = 1, .fwd_tol = SUM, .bwd_tol = SUM},
 };
 
 /* ------------------------------------------------------------------ the runner */
