@@ -13,6 +13,7 @@
 #include "dc_test.h"
 #include "ops/ops_conv.h"
 #include "tensor.h"
+#include "test_ops_util.h"
 
 static dc_ctx *ctx;
 static dc_rng rng;
@@ -98,12 +99,8 @@ static double ref_loss(const ref_dims *d, const dc_conv_params *p, const float *
 
 /* ------------------------------------------------------------------ helpers */
 
-static float *random_host(size_t n)
-{
-    float *h = malloc(n * sizeof *h);
-    for (size_t i = 0; i < n; i++) h[i] = (float)(2.0 * dc_rng_uniform(&rng) - 1.0);
-    return h;
-}
+/* uniform in [-1, 1) */
+static float *random_host(size_t n) { return ops_random(&rng, n, -1, 1); }
 
 static dc_tensor *tensor4(int a, int b, int c, int d, const float *host)
 {
@@ -119,13 +116,6 @@ static dc_tensor *tensor1(int a, const float *host)
     CHECK_OK(dc_tensor_new(ctx, 1, (int[]){a}, &t));
     if (t && host) CHECK_OK(dc_tensor_upload(t, host, t->numel));
     return t;
-}
-
-static float *download(const dc_tensor *t)
-{
-    float *h = malloc(t->numel * sizeof *h);
-    CHECK_OK(dc_tensor_download(t, h, t->numel));
-    return h;
 }
 
 /* Count values outside |got - ref| <= 3e-5 * abs + 1e-6 (got = got0 + base when accumulating). */
@@ -144,7 +134,7 @@ static int compare(const char *what, const char *name, const float *got, const f
 
 static double host_loss(const dc_tensor *y, const float *r)
 {
-    float *h = download(y);
+    float *h = ops_download(y);
     double l = 0;
     for (size_t i = 0; i < y->numel; i++) l += (double)h[i] * r[i];
     free(h);
@@ -171,7 +161,7 @@ static void run_case(const conv_case *cc, dc_pool *scratch)
     /* NaN in the output must not leak through: the op overwrites, it does not scale by beta = 0 */
     CHECK_OK(dc_tensor_fill(ty, NAN));
     CHECK_OK(dc_conv2d_forward(ctx, tx, tw, tb, ty, p, scratch));
-    float *got = download(ty);
+    float *got = ops_download(ty);
     CHECK(compare("forward", cc->name, got, NULL, y, ya, ny) == 0, "%s: forward differs", cc->name);
     free(got);
 
@@ -200,7 +190,7 @@ static void run_case(const conv_case *cc, dc_pool *scratch)
     CHECK_OK(dc_tensor_fill(tdb, NAN));
     CHECK_OK(dc_conv2d_backward_input(ctx, tr, tw, tdx, p, 0, scratch));
     CHECK_OK(dc_conv2d_backward_params(ctx, tx, tr, tdw, tdb, p, 0, scratch));
-    float *gx = download(tdx), *gw = download(tdw), *gb = download(tdb);
+    float *gx = ops_download(tdx), *gw = ops_download(tdw), *gb = ops_download(tdb);
     CHECK(compare("dx", cc->name, gx, NULL, dx, dxa, nx) == 0, "%s: dx differs", cc->name);
     CHECK(compare("dw", cc->name, gw, NULL, dw, dwa, nw) == 0, "%s: dw differs", cc->name);
     CHECK(compare("db", cc->name, gb, NULL, db, dba, (size_t)d.k) == 0, "%s: db differs", cc->name);
@@ -210,7 +200,7 @@ static void run_case(const conv_case *cc, dc_pool *scratch)
     CHECK_OK(dc_tensor_upload(tdb, bb, (size_t)d.k));
     CHECK_OK(dc_conv2d_backward_input(ctx, tr, tw, tdx, p, 1, scratch));
     CHECK_OK(dc_conv2d_backward_params(ctx, tx, tr, tdw, tdb, p, 1, scratch));
-    float *ax = download(tdx), *aw = download(tdw), *ab = download(tdb);
+    float *ax = ops_download(tdx), *aw = ops_download(tdw), *ab = ops_download(tdb);
     CHECK(compare("dx accumulated", cc->name, ax, bx, dx, dxa, nx) == 0, "%s: dx (+=) differs", cc->name);
     CHECK(compare("dw accumulated", cc->name, aw, bw, dw, dwa, nw) == 0, "%s: dw (+=) differs", cc->name);
     CHECK(compare("db accumulated", cc->name, ab, bb, db, dba, (size_t)d.k) == 0, "%s: db (+=) differs",
@@ -219,7 +209,7 @@ static void run_case(const conv_case *cc, dc_pool *scratch)
     /* deterministic: overwriting again gives the same bits */
     CHECK_OK(dc_conv2d_backward_input(ctx, tr, tw, tdx, p, 0, scratch));
     CHECK_OK(dc_conv2d_backward_params(ctx, tx, tr, tdw, tdb, p, 0, scratch));
-    float *rx = download(tdx), *rw = download(tdw), *rb = download(tdb);
+    float *rx = ops_download(tdx), *rw = ops_download(tdw), *rb = ops_download(tdb);
     CHECK(memcmp(rx, gx, nx * sizeof *rx) == 0 && memcmp(rw, gw, nw * sizeof *rw) == 0 &&
           memcmp(rb, gb, (size_t)d.k * sizeof *rb) == 0, "%s: backward differs between runs", cc->name);
     free(rx); free(rw); free(rb);

@@ -10,16 +10,13 @@
 #include "dc_test.h"
 #include "ops/ops_conv.h"
 #include "tensor.h"
+#include "test_ops_util.h"
 
 static dc_ctx *ctx;
 static dc_rng rng;
 
-static float *random_host(size_t n)
-{
-    float *h = malloc(n * sizeof *h);
-    for (size_t i = 0; i < n; i++) h[i] = (float)(2.0 * dc_rng_uniform(&rng) - 1.0);
-    return h;
-}
+/* uniform in [-1, 1) */
+static float *random_host(size_t n) { return ops_random(&rng, n, -1, 1); }
 
 static dc_tensor *tensor_from(const float *h, size_t n)
 {

@@ -5,21 +5,14 @@
  * which shows the reused buffers carry no stale state into the result. */
 #include "dc_test.h"
 #include "ops/ops_basic.h"
+#include "test_ops_util.h"
 
 enum { STEPS = 2000, C = 8, H = 15, W = 15 };
-
-static void must(dc_status st)
-{
-    if (st != DC_STATUS_OK) {
-        fprintf(stderr, "failed: %s\n", dc_error_message());
-        exit(2);
-    }
-}
 
 static dc_tensor *act(dc_pool *pool, int ndim, int d0, int d1, int d2, int d3)
 {
     dc_tensor *t;
-    must(dc_pool_tensor(pool, ndim, (int[]){d0, d1, d2, d3}, &t));
+    ops_must(dc_pool_tensor(pool, ndim, (int[]){d0, d1, d2, d3}, &t));
     return t;
 }
 
@@ -29,31 +22,31 @@ static float step(dc_ctx *ctx, dc_pool *pool, const float *image, const dc_tenso
     const dc_pool2d_params s2 = {3, 3, 2, 2, 0, 0, 1}, s1 = {3, 3, 1, 1, 0, 0, 1};
     dc_pool_reset(pool);
     dc_tensor *x = act(pool, 4, 1, C, H, W), *r = act(pool, 4, 1, C, H, W);
-    must(dc_tensor_upload(x, image, x->numel));
-    must(dc_relu_forward(ctx, x, r));
+    ops_must(dc_tensor_upload(x, image, x->numel));
+    ops_must(dc_relu_forward(ctx, x, r));
     dc_tensor *m = act(pool, 4, 1, C, 8, 8), *a = act(pool, 4, 1, C, 8, 8);
-    must(dc_maxpool_forward(ctx, r, m, &s2));
-    must(dc_avgpool_forward(ctx, m, a, &s1));
+    ops_must(dc_maxpool_forward(ctx, r, m, &s2));
+    ops_must(dc_avgpool_forward(ctx, m, a, &s1));
     dc_tensor *cat = act(pool, 4, 1, 2 * C, 8, 8), *logits = act(pool, 2, 1, 2 * C, 0, 0);
     const dc_tensor *parts[] = {m, a};
-    must(dc_concat_forward(ctx, parts, 2, cat));
-    must(dc_global_avgpool_forward(ctx, cat, logits));
+    ops_must(dc_concat_forward(ctx, parts, 2, cat));
+    ops_must(dc_global_avgpool_forward(ctx, cat, logits));
     dc_tensor *loss = act(pool, 1, 1, 0, 0, 0);
-    must(dc_softmax_xent_forward(ctx, logits, label, NULL, 1.0f, loss));
+    ops_must(dc_softmax_xent_forward(ctx, logits, label, NULL, 1.0f, loss));
 
     dc_tensor *dlogits = act(pool, 2, 1, 2 * C, 0, 0), *dcat = act(pool, 4, 1, 2 * C, 8, 8);
-    must(dc_softmax_xent_backward(ctx, logits, label, NULL, 1.0f, 1.0f, dlogits));
-    must(dc_global_avgpool_backward(ctx, dlogits, dcat));
+    ops_must(dc_softmax_xent_backward(ctx, logits, label, NULL, 1.0f, 1.0f, dlogits));
+    ops_must(dc_global_avgpool_backward(ctx, dlogits, dcat));
     dc_tensor *dm = act(pool, 4, 1, C, 8, 8), *da = act(pool, 4, 1, C, 8, 8);
     dc_tensor *dm2 = act(pool, 4, 1, C, 8, 8), *dr = act(pool, 4, 1, C, H, W);
     dc_tensor *dsplit[] = {dm, da};
-    must(dc_concat_backward(ctx, dcat, dsplit, 2));
-    must(dc_avgpool_backward(ctx, da, dm2, &s1));
-    must(dc_add_forward(ctx, dm, dm2, dm));
-    must(dc_maxpool_backward_given_y(ctx, r, m, dm, dr, &s2));
-    must(dc_relu_backward(ctx, r, dr, dr));
+    ops_must(dc_concat_backward(ctx, dcat, dsplit, 2));
+    ops_must(dc_avgpool_backward(ctx, da, dm2, &s1));
+    ops_must(dc_add_forward(ctx, dm, dm2, dm));
+    ops_must(dc_maxpool_backward_given_y(ctx, r, m, dm, dr, &s2));
+    ops_must(dc_relu_backward(ctx, r, dr, dr));
     float l;
-    must(dc_tensor_download(loss, &l, 1)); /* also waits for the step */
+    ops_must(dc_tensor_download(loss, &l, 1)); /* also waits for the step */
     return l;
 }
 
@@ -61,15 +54,15 @@ int main(void)
 {
     dc_ctx *ctx;
     dc_pool *pool;
-    must(dc_ctx_new(&ctx, NULL));
-    must(dc_pool_new(ctx, &pool));
+    ops_must(dc_ctx_new(&ctx, NULL));
+    ops_must(dc_pool_new(ctx, &pool));
     dc_rng rng;
     dc_rng_seed(&rng, 11);
     float image[C * H * W];
     for (int i = 0; i < C * H * W; i++) image[i] = (float)dc_rng_normal(&rng);
     dc_tensor *label;
-    must(dc_tensor_new(ctx, 1, (int[]){1}, &label));
-    must(dc_tensor_upload(label, (float[]){3}, 1));
+    ops_must(dc_tensor_new(ctx, 1, (int[]){1}, &label));
+    ops_must(dc_tensor_upload(label, (float[]){3}, 1));
 
     float first_loss = step(ctx, pool, image, label);
     size_t first_bytes = dc_pool_bytes(pool);
