@@ -356,12 +356,7 @@ int main(void)
     dc_rng rng;
     dc_rng_seed(&rng, 11);
     static float img_h[3 * S * S];
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                double d2 = (y - 14) * (y - 14) + (x - 17) * (x - 17);
-                img_h[(c * S + y) * S + x] = (float)(-0.5 + 1.2 * exp(-d2 / 30.0) + 0.1 * dc_rng_normal(&rng));
-            }
+    test_blob_image(img_h, S, &rng);
     dc_tensor *img;
     CHECK_OK(dc_tensor_new(ctx, 4, (int[]){1, 3, S, S}, &img));
     CHECK_OK(dc_tensor_upload(img, img_h, 3 * S * S));

@@ -3,6 +3,7 @@
 #ifndef DC_TEST_NN_UTIL_H
 #define DC_TEST_NN_UTIL_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -52,6 +53,18 @@ static inline int test_fd_probe(test_loss_fn loss, void *ud, dc_tensor *t, size_
     int ok = fabs(b - g) <= 2e-3 + rtol * fabs(g);
     if (!ok) fprintf(stderr, "%s[%zu]: fd %.6g analytic %.6g\n", what, k, b, g);
     return ok;
+}
+
+/* A 3 x S x S test image (CHW) with a bright blob at (x 17, y 14), where the detector tests put
+ * their ground truth, on noise of sigma 0.1 from rng. */
+static inline void test_blob_image(float *img, int S, dc_rng *rng)
+{
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                double d2 = (y - 14) * (y - 14) + (x - 17) * (x - 17);
+                img[(c * S + y) * S + x] = (float)(-0.5 + 1.2 * exp(-d2 / 30.0) + 0.1 * dc_rng_normal(rng));
+            }
 }
 
 #endif
