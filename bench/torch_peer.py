@@ -469,6 +469,7 @@ def table(files):
         s = "%.1f" % (1e3 * median(v))
         return s + (" (%.1f-%.1f)" % (1e3 * min(v), 1e3 * max(v)) if len(v) > 1 else "")
 
+    policies.sort(key=lambda p: (p != "default", p))  # libgomp's default first
     cols = " | ".join("torch ms (OMP_WAIT_POLICY %s)" % p for p in policies)
     print("| network | phase | deepcee ms | %s | ratio torch/deepcee (>1: deepcee faster) |" % cols)
     print("|---|---|---:|" + "---:|" * len(policies) + "---:|")
