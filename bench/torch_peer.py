@@ -52,7 +52,9 @@ OpenCL device's compute units: PoCL runs that many threads, and the engine's hos
 OpenBLAS as many); one interop thread. The training step is forward, targets, losses, backward,
 clipping and the SGD update on batch 1 at the network's input size (the image and box of
 bench_train: the same seeded random image, one box); the first step is not timed. Detection: one
-untimed, then --detect timed. Medians.
+untimed, then --detect timed. Medians. libgomp's wait policy is read from the environment
+(OMP_WAIT_POLICY, recorded in --out); bench/peer.sh runs the peer with the default and with PASSIVE,
+since on cores shared with other jobs the default's spinning made torch up to 15x slower.
 """
 import argparse
 import json
