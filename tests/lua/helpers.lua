@@ -20,6 +20,14 @@ function H.close(a, b, tol, what)
 end
 
 -- The whole content of a file that must exist.
+-- A copy of base with the keys of t on top (a test's base config and one case's changes).
+function H.with(base, t)
+  local c = {}
+  for k, v in pairs(base) do c[k] = v end
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
 function H.read(path)
   local f = assert(io.open(path, "rb"), "missing " .. path)
   local s = f:read("a")

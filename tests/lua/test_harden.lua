@@ -152,7 +152,7 @@ end
 manifest.write(dir .. "/data", rows)
 local base = {network = "tiny", dataset = dir .. "/data", steps = 8, checkpoint_every = 4, quiet = true,
   photometric = false} -- the hand-made dataset has no dataset.lua (its stretch limits)
-local function with(t) local c = {} for k, v in pairs(base) do c[k] = v end for k, v in pairs(t) do c[k] = v end return c end
+local function with(t) return h.with(base, t) end
 -- the same training twice gives byte-identical weights files (sorted metadata)
 -- (the same out= folder: the configuration, out included, is part of the metadata)
 train.run(with({out = dir .. "/r1", steps = 2})).model:free()

@@ -50,12 +50,7 @@ h.register_tiny_net()
 
 local base = {network = "tiny", dataset = dir .. "/data", steps = 12, lr = 0.01, seed = 3, checkpoint_every = 6,
               quiet = true, photometric = false}
-local function with(t)
-  local c = {}
-  for k, v in pairs(base) do c[k] = v end
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
+local function with(t) return h.with(base, t) end
 
 local function losses(path)
   local lines = {}
