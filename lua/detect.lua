@@ -25,6 +25,7 @@ M.defaults = {
   recentre = 1,               -- second looks: each candidate is seen again in a tile centred on it and
                               -- replaced by what that tile finds near its centre (repeated this many
                               -- times; 0: off)
+  recentre_tta = 0,           -- grid symmetries of the second looks (1, 2, 4 or 8; 0: as tta)
   suppress = 3,               -- one candidate per cluster: a candidate centred within suppress x the box
                               -- side of a higher-scoring one is dropped (boxes are 2 box_kpc = 500 kpc
                               -- across at the cluster's z: 3 is about 1.5 Mpc); 0: off
@@ -40,6 +41,7 @@ M.ranges = {
   tta = {1, 8, "integer"},
   suppress = {0, 10},
   recentre = {0, 5, "integer"},
+  recentre_tta = {0, 8, "integer"},
 }
 
 -- The grid symmetries (engine/astro/astro.h numbering) of tta = 1, 2, 4, 8: the identity, the
@@ -146,7 +148,7 @@ function M.check_overrides(t, where)
   end
   for k in pairs(t) do
     if M.defaults[k] == nil then
-      error(string.format("%s: detect has no key '%s' (known: tta, core, suppress, recentre, overlap, merge_iou, max_per_tile)", where,
+      error(string.format("%s: detect has no key '%s' (known: tta, core, suppress, recentre, recentre_tta, overlap, merge_iou, max_per_tile)", where,
         tostring(k)), 0)
     end
   end
@@ -297,6 +299,10 @@ M.prop_units = {z = "", z_err = "", richness = "", richness_err = "dex"}
 -- picture pixels from the top left).
 function M.run(user)
   local cfg = util.config(M.defaults, user, "detect", M.ranges)
+  if not (cfg.recentre_tta == 0 or cfg.recentre_tta == 1 or cfg.recentre_tta == 2 or cfg.recentre_tta == 4
+      or cfg.recentre_tta == 8) then
+    error(string.format("detect: recentre_tta=%d: give 0 (as tta), 1, 2, 4 or 8", cfg.recentre_tta), 0)
+  end
   if not (cfg.tta == 1 or cfg.tta == 2 or cfg.tta == 4 or cfg.tta == 8) then
     error(string.format("detect: tta=%d: give 1, 2, 4 or 8 (the grid symmetries each tile is seen under)", cfg.tta), 0)
   end
@@ -390,7 +396,7 @@ function M.run(user)
   local rgb = dc.composite(small[1], small[2], small[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
   -- The fused detections of the tile at network-pixel (x0, y0) from the top left, boxes in
   -- picture network pixels; nil when the tile is too masked to judge (noted).
-  local function look(x0, y0, masked)
+  local function look(x0, y0, masked, npass)
     local px, py = math.floor(x0 * f), math.floor(y0 * f) -- full-resolution picture pixels
     if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = px, y0 = py, masked = masked} end
     if masked > M.max_tile_masked then
@@ -401,7 +407,7 @@ function M.run(user)
     local tiles = {}
     for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
     local passes = {}
-    for p = 1, cfg.tta do
+    for p = 1, npass do
       local t = M.tta_order[p]
       local t_rgb <close> = dc.composite(tiles[1], tiles[2], tiles[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
       if t ~= 0 then t_rgb:dihedral(t) end
@@ -431,7 +437,7 @@ function M.run(user)
   end
   for _, y0 in ipairs(ys) do       -- y0 counts rows from the top of the picture
     for _, x0 in ipairs(xs) do
-      for _, c in ipairs(look(x0, y0, tile_mask[y0][x0]) or {}) do
+      for _, c in ipairs(look(x0, y0, tile_mask[y0][x0], cfg.tta) or {}) do
         local cy, cx = centre(c)
         if c.score >= floor and (not cfg.core or (owns(xs, x0, cx) and owns(ys, y0, cy))) then
           cand[#cand + 1] = c
@@ -473,7 +479,7 @@ function M.run(user)
         seen[key] = true
         looks[#looks + 1] = {x0 = x0 * f, y0 = y0 * f, cx = cx * f, cy = cy * f}
         local masked = any_masked and coarse_masked(x0, y0) or 0
-        for _, d in ipairs(look(x0, y0, masked) or {}) do
+        for _, d in ipairs(look(x0, y0, masked, cfg.recentre_tta > 0 and cfg.recentre_tta or cfg.tta) or {}) do
           local dy, dx = centre(d)
           if math.abs(dx - cx) <= win and math.abs(dy - cy) <= win then again[#again + 1] = d end
         end

@@ -171,6 +171,19 @@ for k, c in ipairs(again) do
   assert(c.score >= 0 and c.score <= 1 and (k == 1 or again[k - 1].score >= c.score), "second looks: valid, best first")
 end
 expect_error(function() detect.run({dir = dir .. "/sky", recentre = 9, quiet = true}) end, "recentre")
+expect_error(function() detect.run({dir = dir .. "/sky", recentre_tta = 3, quiet = true}) end, "recentre_tta=3")
+-- second looks under the 8 symmetries: valid candidates, best first, each in a second look's window
+local t8 = detect.run({dir = dir .. "/sky", out = dir .. "/out-t8", threshold = 0, recentre_tta = 8, quiet = true})
+assert(#t8.second_looks > 0, "recentre_tta=8: second looks")
+for k, c in ipairs(t8) do
+  assert(c.score >= 0 and c.score <= 1 and (k == 1 or t8[k - 1].score >= c.score), "recentre_tta=8: valid, best first")
+  local ok = false
+  for _, l in ipairs(t8.second_looks) do
+    if math.abs(c.x + 0.5 - l.cx) <= detect.recentre_window * tpx + 1e-6
+      and math.abs(H - c.y - 0.5 - l.cy) <= detect.recentre_window * tpx + 1e-6 then ok = true end
+  end
+  assert(ok, "recentre_tta=8: candidate outside every second look's window")
+end
 os.remove(dir .. "/sky/field-i.fits")
 expect_error(function() detect.run({dir = dir .. "/sky", quiet = true}) end, "has no i-band file beside")
 print("test_detect_field: 1 passed, 0 failed")
