@@ -338,8 +338,9 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
   local f <close> = survey:field(fcfg, ra_c, dec_c, k)
   -- the drawn target must be where the TAN projection puts it (as the dataset checks its cut-outs)
   local tx, ty = w:world2pix(target.ra, target.dec)
-  local found
-  for _, c in ipairs(f:clusters()) do if c.id == target.sim_id then found = c end end
+  local clusters, truth = f:clusters(), {} -- the field's truth objects, and by survey id
+  for _, c in ipairs(clusters) do truth[c.id] = c end
+  local found = truth[target.sim_id]
   if not found or math.abs(found.x - tx) > 1e-3 or math.abs(found.y - ty) > 1e-3 then
     error(string.format("fieldeval: field %d: target %s (survey id %d) is not at (%.3f, %.3f) in its field",
       k, target.id, target.sim_id, tx, ty), 0)
@@ -364,8 +365,7 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
     local ok, x, y = pcall(w.world2pix, w, ra, dec)
     return ok and x >= -0.5 and y >= -0.5 and x <= n - 0.5 and y <= n - 0.5, x, y
   end
-  local targets, ids, truth = {}, {}, {}
-  for _, c in ipairs(f:clusters()) do truth[c.id] = c end
+  local targets, ids = {}, {}
   for _, r in ipairs(catalogued) do
     local ok, x, y = inside(r.ra, r.dec)
     if ok then
@@ -375,7 +375,7 @@ local function one_field(cfg, k, survey, target, catalogued, in_whl, fcfg, weigh
     end
   end
   local others = {}
-  for _, c in ipairs(f:clusters()) do
+  for _, c in ipairs(clusters) do
     if not (c.kind == "cluster" and ids[c.id]) then
       local what = c.kind .. "s (not catalogued)"
       if c.kind == "cluster" then
