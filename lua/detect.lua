@@ -190,6 +190,16 @@ end
 -- its best not yet taken box overlapping it by more than iou_min; its score is the mean over the
 -- passes of the scores taken (a pass that has no such box adds 0), its box the score-weighted
 -- mean. With one pass this returns the pass's list. Returns {{score, box, n (passes found)}}, best first.
+-- The candidate catalogue's property columns (models with property heads) and their units.
+M.prop_columns = {"z", "z_err", "richness", "richness_err"}
+M.prop_units = {z = "", z_err = "", richness = "", richness_err = "dex"}
+
+-- t with the property fields of d copied onto it (none when d has none).
+local function with_props(t, d)
+  for _, k in ipairs(M.prop_columns) do t[k] = d[k] end
+  return t
+end
+
 -- Detections with properties (z, z_err, richness, richness_err: a model with property heads) give
 -- the fused candidate their score-weighted means (richness as the mean of log10 richness).
 local function fuse_props(out, got)
@@ -208,16 +218,14 @@ function M.fuse(passes, iou_min)
   if np == 1 then
     local out = {}
     for k, d in ipairs(passes[1]) do
-      out[k] = {score = d.score, box = d.box, n = 1, z = d.z, z_err = d.z_err, richness = d.richness,
-        richness_err = d.richness_err}
+      out[k] = with_props({score = d.score, box = d.box, n = 1}, d)
     end
     return out
   end
   local all = {}
   for p, list in ipairs(passes) do
     for _, d in ipairs(list) do
-      all[#all + 1] = {score = d.score, box = d.box, pass = p, z = d.z, z_err = d.z_err, richness = d.richness,
-        richness_err = d.richness_err}
+      all[#all + 1] = with_props({score = d.score, box = d.box, pass = p}, d)
     end
   end
   table.sort(all, function(a, b) if a.score ~= b.score then return a.score > b.score end return a.pass < b.pass end)
@@ -288,10 +296,6 @@ function M.catalog_write(stem, cat)
     color = "red"})
 end
 
--- The candidate catalogue's property columns (models with property heads) and their units.
-M.prop_columns = {"z", "z_err", "richness", "richness_err"}
-M.prop_units = {z = "", z_err = "", richness = "", richness_err = "dex"}
-
 -- Run the detector over a field; returns candidates {ra, dec, x, y, score, box = {x0, y0, x1, y1}}
 -- in full-resolution 0-based FITS pixels (y up), best first; and, as fields of that list, masked
 -- (fraction per band), masked_tiles, skipped_tiles, filled, warnings, second_looks ({x0, y0, cx,
@@ -299,11 +303,11 @@ M.prop_units = {z = "", z_err = "", richness = "", richness_err = "dex"}
 -- picture pixels from the top left).
 function M.run(user)
   local cfg = util.config(M.defaults, user, "detect", M.ranges)
-  if not (cfg.recentre_tta == 0 or cfg.recentre_tta == 1 or cfg.recentre_tta == 2 or cfg.recentre_tta == 4
-      or cfg.recentre_tta == 8) then
+  local function symmetries(n) return n == 1 or n == 2 or n == 4 or n == 8 end
+  if not (cfg.recentre_tta == 0 or symmetries(cfg.recentre_tta)) then
     error(string.format("detect: recentre_tta=%d: give 0 (as tta), 1, 2, 4 or 8", cfg.recentre_tta), 0)
   end
-  if not (cfg.tta == 1 or cfg.tta == 2 or cfg.tta == 4 or cfg.tta == 8) then
+  if not symmetries(cfg.tta) then
     error(string.format("detect: tta=%d: give 1, 2, 4 or 8 (the grid symmetries each tile is seen under)", cfg.tta), 0)
   end
   local paths = {g = cfg.g, r = cfg.r, i = cfg.i}
@@ -394,8 +398,11 @@ function M.run(user)
   local small = {}
   for k = 1, 3 do small[k] = imgs[k]:resample(sx, sy) end
   local rgb = dc.composite(small[1], small[2], small[3], {method = pre.method or "sqrt", lo = pre.lo, hi = pre.hi})
-  -- The fused detections of the tile at network-pixel (x0, y0) from the top left, boxes in
-  -- picture network pixels; nil when the tile is too masked to judge (noted).
+  -- The fused detections of the tile at network-pixel (x0, y0) from the top left under npass
+  -- symmetries, boxes in picture network pixels; nil when the tile is too masked to judge (noted).
+  -- A tile is detected once: a second look that lands on a grid tile (at the field's edges, where
+  -- it is clamped) takes that tile's detections (the model is deterministic).
+  local detected = {}
   local function look(x0, y0, masked, npass)
     local px, py = math.floor(x0 * f), math.floor(y0 * f) -- full-resolution picture pixels
     if masked > 0 then notes.tiles[#notes.tiles + 1] = {x0 = px, y0 = py, masked = masked} end
@@ -404,6 +411,8 @@ function M.run(user)
       warn("tile at picture pixel (%d, %d) from the top left is %.0f %% masked: skipped", px, py, 100 * masked)
       return nil
     end
+    local key = x0 .. "," .. y0 .. "," .. npass
+    if detected[key] then return detected[key] end
     local tiles = {}
     for k = 1, 3 do tiles[k] = small[k]:crop(x0, sy - tile - y0, tile, tile) end
     local passes = {}
@@ -419,9 +428,10 @@ function M.run(user)
     for k = 1, 3 do tiles[k]:free() end
     local found = {}
     for _, d in ipairs(M.fuse(passes, M.tta_iou)) do
-      found[#found + 1] = {score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0, d.box[4] + x0},
-        z = d.z, z_err = d.z_err, richness = d.richness, richness_err = d.richness_err}
+      found[#found + 1] = with_props({score = d.score, b = {d.box[1] + y0, d.box[2] + x0, d.box[3] + y0,
+        d.box[4] + x0}}, d)
     end
+    detected[key] = found
     return found
   end
   local function centre(c) return 0.5 * (c.b[1] + c.b[3]), 0.5 * (c.b[2] + c.b[4]) end
@@ -466,6 +476,7 @@ function M.run(user)
   -- around the candidate replaces it (an outskirt or a cluster cut by a tile edge moves to the
   -- centre the whole cluster shows, or goes)
   local win = M.recentre_window * tile
+  local recentre_passes = cfg.recentre_tta > 0 and cfg.recentre_tta or cfg.tta
   local looks = {} -- the second-look tiles: top left and the candidate looked at, picture px
   for _ = 1, cfg.recentre do
     local seen, again = {}, {}
@@ -479,7 +490,7 @@ function M.run(user)
         seen[key] = true
         looks[#looks + 1] = {x0 = x0 * f, y0 = y0 * f, cx = cx * f, cy = cy * f}
         local masked = any_masked and coarse_masked(x0, y0) or 0
-        for _, d in ipairs(look(x0, y0, masked, cfg.recentre_tta > 0 and cfg.recentre_tta or cfg.tta) or {}) do
+        for _, d in ipairs(look(x0, y0, masked, recentre_passes) or {}) do
           local dy, dx = centre(d)
           if math.abs(dx - cx) <= win and math.abs(dy - cy) <= win then again[#again + 1] = d end
         end
@@ -500,9 +511,8 @@ function M.run(user)
     local x = 0.5 * (c.b[2] + c.b[4]) * f - 0.5
     local y = (sy - 0.5 * (c.b[1] + c.b[3])) * f - 0.5
     local ra, dec = wcs:pix2world(x, y)
-    out[#out + 1] = {ra = ra, dec = dec, x = x, y = y, score = c.score,
-      box = {c.b[2] * f, (sy - c.b[3]) * f, c.b[4] * f, (sy - c.b[1]) * f}, pic = c.b,
-      z = c.z, z_err = c.z_err, richness = c.richness, richness_err = c.richness_err}
+    out[#out + 1] = with_props({ra = ra, dec = dec, x = x, y = y, score = c.score,
+      box = {c.b[2] * f, (sy - c.b[3]) * f, c.b[4] * f, (sy - c.b[1]) * f}, pic = c.b}, c)
   end
   util.mkdir(cfg.out)
   local cols = {id = {}, ra = {}, dec = {}, x = {}, y = {}, score = {}, x0 = {}, y0 = {}, x1 = {}, y1 = {}}
